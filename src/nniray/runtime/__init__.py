@@ -1,0 +1,1 @@
+"""Runtime-facing interfaces that user algorithms subclass (no Ray here)."""
