@@ -1,0 +1,186 @@
+"""``ExperimentConfig`` and ``AlgorithmConfig`` (NNI's v2 schema) plus YAML loading."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from .base import ConfigBase, ConfigError, parse_duration, raise_config_error, register_aliases, resolve_path
+from .training_service import (
+    IMPLEMENTED_PLATFORMS, PLATFORM_CLASSES, LocalConfig, SharedStorageConfig, TrainingServiceConfig,
+)
+
+LOG_LEVELS = ("trace", "debug", "info", "warning", "error", "fatal")
+
+
+class AlgorithmConfig(ConfigBase):
+    """``tuner`` / ``assessor`` / ``advisor``: a built-in or registered ``name``, or a user class
+    given by ``className`` (+ ``codeDirectory``), with ``classArgs``."""
+
+    name: Optional[str] = None
+    class_name: Optional[str] = None
+    code_directory: Optional[str] = None
+    class_args: Optional[dict[str, Any]] = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "AlgorithmConfig":
+        if self.name and (self.class_name or self.code_directory):
+            raise ValueError("give either `name` (built-in or registered) or `className` + `codeDirectory`, not both")
+        if not self.name and not self.class_name:
+            raise ValueError("give `name` (e.g. TPE) or `className` + `codeDirectory`")
+        return self
+
+
+CustomAlgorithmConfig = AlgorithmConfig
+
+
+class ExperimentConfig(ConfigBase):
+    experiment_name: Optional[str] = None
+    search_space_file: Optional[str] = None
+    search_space: Optional[dict[str, Any]] = None
+    trial_command: Optional[str] = None
+    # nniray extension: a Python callable (or "module:function") run as a function trial.
+    trial_function: Optional[Union[str, Callable]] = Field(None, exclude=True)
+    trial_code_directory: str = "."
+    trial_concurrency: int = Field(ge=1)
+    trial_gpu_number: Optional[float] = Field(None, ge=0)
+    max_experiment_duration: Optional[Union[str, float]] = None
+    max_trial_number: Optional[int] = Field(None, ge=1)
+    max_trial_duration: Optional[Union[str, float]] = None
+    nni_manager_ip: Optional[str] = None
+    use_annotation: bool = False
+    debug: bool = False
+    log_level: Optional[str] = None
+    experiment_working_directory: str = "~/nni-experiments"
+    tuner_gpu_indices: Optional[Union[list[int], str, int]] = None
+    tuner: Optional[AlgorithmConfig] = None
+    assessor: Optional[AlgorithmConfig] = None
+    advisor: Optional[AlgorithmConfig] = None
+    training_service: Union[TrainingServiceConfig, list[TrainingServiceConfig]] = Field(default_factory=LocalConfig)
+    shared_storage: Optional[SharedStorageConfig] = None
+
+    @field_validator("max_experiment_duration", "max_trial_duration")
+    @classmethod
+    def _duration(cls, v: Any, info: Any) -> Any:
+        if v is None:
+            return None
+        try:
+            parse_duration(v, "")
+        except ConfigError as e:
+            raise ValueError(str(e).removeprefix(": ")) from None
+        return v
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, v: Any) -> Any:
+        if v is not None and v not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _exclusions(self) -> "ExperimentConfig":
+        if self.search_space is not None and self.search_space_file is not None:
+            raise ValueError("searchSpace and searchSpaceFile are mutually exclusive; keep one")
+        if self.use_annotation and (self.search_space is not None or self.search_space_file is not None):
+            raise ValueError("useAnnotation generates the search space; remove searchSpace/searchSpaceFile")
+        if self.trial_command is None and self.trial_function is None:
+            raise ValueError("trialCommand is required (or, from Python, trial_function)")
+        if self.trial_command is not None and self.trial_function is not None:
+            raise ValueError("trialCommand and trial_function are mutually exclusive; keep one")
+        if self.advisor is not None and (self.tuner is not None or self.assessor is not None):
+            raise ValueError("an advisor replaces tuner and assessor: remove `tuner`/`assessor` or `advisor`")
+        if self.advisor is None and self.tuner is None:
+            raise ValueError("give a `tuner` (e.g. {name: TPE}) or an `advisor`")
+        return self
+
+    # -- derived values used by the runtime ------------------------------------------------------
+    @property
+    def max_experiment_seconds(self) -> float | None:
+        return parse_duration(self.max_experiment_duration, "maxExperimentDuration")
+
+    @property
+    def max_trial_seconds(self) -> float | None:
+        return parse_duration(self.max_trial_duration, "maxTrialDuration")
+
+    @property
+    def platforms(self) -> list[str]:
+        ts = self.training_service if isinstance(self.training_service, list) else [self.training_service]
+        return [t.platform for t in ts]
+
+    def local_service(self) -> LocalConfig:
+        ts = self.training_service
+        if isinstance(ts, list) or ts.platform != "local":
+            raise ConfigError(f"trainingService.platform: {self.platforms} is not implemented yet in nniray; "
+                              f"use platform 'local' (it runs on any Ray cluster: set trainingService.rayAddress)")
+        return ts
+
+    def load_search_space(self) -> dict:
+        """The search space dict (inline or from ``searchSpaceFile``); ``{}`` for annotation-less
+        custom tuners that take none."""
+        if self.search_space is not None:
+            return self.search_space
+        if self.search_space_file is not None:
+            p = Path(self.search_space_file)
+            if not p.exists():
+                raise ConfigError(f"searchSpaceFile: {p} does not exist")
+            try:
+                return json.loads(p.read_text())
+            except json.JSONDecodeError as e:
+                raise ConfigError(f"searchSpaceFile: {p} is not valid JSON ({e})") from None
+        raise ConfigError("searchSpace is not set: give `searchSpace` (use {} for an empty one) or `searchSpaceFile`")
+
+    def canonical(self, base: Path | None = None) -> "ExperimentConfig":
+        """Paths made absolute (relative to ``base``: the YAML's folder, or the cwd)."""
+        upd: dict[str, Any] = {
+            "trial_code_directory": resolve_path(self.trial_code_directory, base),
+            "experiment_working_directory": resolve_path(self.experiment_working_directory, base),
+        }
+        if self.search_space_file:
+            upd["search_space_file"] = resolve_path(self.search_space_file, base)
+        new = self.model_copy(update=upd)
+        for kind in ("tuner", "assessor", "advisor"):
+            algo = getattr(new, kind)
+            if algo is not None and algo.code_directory:
+                setattr(new, kind, algo.model_copy(update={"code_directory": resolve_path(algo.code_directory, base)}))
+        return new
+
+
+register_aliases(ExperimentConfig, AlgorithmConfig, *set(PLATFORM_CLASSES.values()), SharedStorageConfig)
+
+
+def build_config(data: dict, base: Path | None = None) -> ExperimentConfig:
+    """Validate a camelCase (YAML) or snake_case (Python) dict into a canonical ExperimentConfig."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"experiment config must be a mapping of fields, got {type(data).__name__}")
+    ts = data.get("trainingService", data.get("training_service"))
+    for item in (ts if isinstance(ts, list) else [ts]):
+        if isinstance(item, dict):
+            plat = item.get("platform")
+            if plat is None:
+                raise ConfigError("trainingService.platform: required field is missing (e.g. local)")
+            if plat not in PLATFORM_CLASSES:
+                raise ConfigError(f"trainingService.platform: unknown platform {plat!r}; "
+                                  f"known: {', '.join(sorted(PLATFORM_CLASSES))}")
+    try:
+        cfg = ExperimentConfig.model_validate(data)
+    except ValidationError as e:
+        raise_config_error(e, ExperimentConfig)
+    return cfg.canonical(base)
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read an experiment YAML; relative paths resolve against the YAML file's folder."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    if isinstance(data, dict) and "authorName" in data or isinstance(data, dict) and "trainingServicePlatform" in data:
+        raise ConfigError(f"{path}: this is NNI's legacy v1 config (authorName/trainingServicePlatform); "
+                          f"write the v2 schema (trialCommand, trialConcurrency, tuner, trainingService)")
+    return build_config(data or {}, base=path.parent.resolve())
