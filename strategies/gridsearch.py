@@ -1,0 +1,138 @@
+"""Grid search: every combination of the grid, in a fixed order, then ``NoMoreTrialError``.
+
+Grid per type (NNI's GridSearch support: choice (nested too), randint, quniform):
+
+* ``choice``: every option in the listed order; a nested option (a dict with ``_name``)
+  expands into the grid of its own sub-space.
+* ``randint [lower, upper]``: every integer in ``[lower, upper)``.
+* ``quniform [low, high, q]``: ``clip(k * q, low, high)`` for every integer k from
+  ``round(low / q)`` to ``round(high / q)``, duplicates removed: exactly the values
+  ``clip(round(uniform(low, high) / q) * q, low, high)`` can take (NNI's own enumeration,
+  e.g. ``[0, 10, 2.5]`` → 0, 2.5, 5, 7.5, 10 and ``[2, 10, 5]`` → 2, 5, 10).
+
+Order: the cartesian product over the keys in the order the search space lists them, the
+first key varying slowest.  The grid is enumerated lazily, so a huge grid costs nothing up
+front.  A run-time search-space update restarts the enumeration from the beginning of the
+new grid, skipping any parameter set already handed out (or imported) exactly as it is.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from typing import Any, Iterator
+
+from nniray.search_space import Param, SearchSpace, SearchSpaceError, check_supported, parse
+from nniray.tuner import NoMoreTrialError, Tuner
+
+logger = logging.getLogger(__name__)
+
+GRID_TYPES = ("choice", "randint", "quniform")
+
+
+def _tidy(x: float) -> float:
+    """k * q without binary noise (0.1 * 3 → 0.3, not 0.30000000000000004)."""
+    return float("%.15g" % x)
+
+
+def param_grid_values(p: Param) -> list:
+    """The grid of one non-choice parameter, in increasing order."""
+    if p.type == "randint":
+        return list(range(int(p.value[0]), int(p.value[1])))
+    if p.type == "quniform":
+        low, high, q = (float(v) for v in p.value)
+        out: list = []
+        for k in range(int(round(low / q)), int(round(high / q)) + 1):
+            x = min(max(_tidy(k * q), low), high)
+            if not out or x != out[-1]:
+                out.append(x)
+        return out
+    raise SearchSpaceError(f"GridSearch cannot enumerate _type {p.type!r} (key {p.key!r})")
+
+
+def _param_options(p: Param) -> list[dict]:
+    """The partial flat assignments one parameter (with its nested sub-space) contributes."""
+    if p.type != "choice":
+        return [{p.key: v} for v in param_grid_values(p)]
+    out = []
+    for i in range(len(p.value)):
+        child = p.children[i] if p.children else None
+        if child is None:
+            out.append({p.key: i})
+        else:
+            for sub in grid_iter(child):
+                d = {p.key: i}
+                d.update(sub)
+                out.append(d)
+    return out
+
+
+def grid_iter(space: SearchSpace) -> Iterator[dict]:
+    """Lazily enumerate the grid as flat assignments (first key slowest)."""
+    per_param = [_param_options(p) for p in space.params]
+    for combo in itertools.product(*per_param):
+        flat: dict = {}
+        for part in combo:
+            flat.update(part)
+        yield flat
+
+
+def grid_size(space: SearchSpace) -> int:
+    n = 1
+    for p in space.params:
+        n *= len(_param_options(p))
+    return n
+
+
+def _canonical(params: Any) -> str:
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+class GridSearchTuner(Tuner):
+    """Exhaustive grid search (NNI's ``GridSearch``; no classArgs besides ``optimize_mode``,
+    accepted for compatibility, and ``seed``, accepted for uniformity: the order is fixed)."""
+
+    algorithm_name = "GridSearch"
+
+    def __init__(self, optimize_mode: str = "maximize", seed: int | None = None) -> None:
+        from ._core_base import check_optimize_mode, check_seed
+        self.optimize_mode = check_optimize_mode(optimize_mode)
+        self.seed = check_seed(seed)
+        self.space: SearchSpace | None = None
+        self._iter: Iterator[dict] | None = None
+        self._done: set[str] = set()
+        self.size = 0
+
+    def update_search_space(self, search_space: dict) -> None:
+        space = parse(search_space)
+        check_supported(space, self.algorithm_name, GRID_TYPES, nested=True)
+        self.space = space
+        self.size = grid_size(space)
+        self._iter = grid_iter(space)
+        logger.info("GridSearch: %d grid points", self.size)
+
+    def generate_parameters(self, parameter_id: Any, **kwargs: Any) -> dict:
+        if self._iter is None:
+            raise RuntimeError("GridSearch: update_search_space() must be called before generate_parameters()")
+        for flat in self._iter:
+            params = self.space.format(flat)
+            key = _canonical(params)
+            if key in self._done:
+                continue
+            self._done.add(key)
+            return params
+        raise NoMoreTrialError("GridSearch: every grid point has been generated")
+
+    def receive_trial_result(self, parameter_id: Any, parameters: Any, value: Any, **kwargs: Any) -> None:
+        """The grid order does not depend on results."""
+
+    def import_data(self, data: list[dict]) -> None:
+        """Mark imported parameter sets as done so that a resumed experiment does not rerun them."""
+        n = 0
+        for entry in data or []:
+            try:
+                self._done.add(_canonical(entry["parameter"]))
+                n += 1
+            except (KeyError, TypeError) as e:
+                logger.warning("GridSearch: import_data skips %r (%s)", entry, e)
+        logger.info("GridSearch: imported %d trials", n)

@@ -1,0 +1,41 @@
+"""Random search: every suggestion is an independent draw from the search space's prior.
+
+NNI's baseline tuner (``Random``).  Supports every type and nested choices.  It keeps no
+history, so ``receive_trial_result`` and ``import_data`` only validate their input.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._core_base import CoreTuner, sample_flat
+
+
+class RandomTuner(CoreTuner):
+    """Random search.
+
+    Parameters
+    ----------
+    optimize_mode : 'maximize' | 'minimize'
+        Accepted for NNI compatibility (results do not change what Random suggests).
+    seed : int, optional
+        Same seed ⇒ same suggestion for the same parameter id.
+    """
+
+    algorithm_name = "Random"
+
+    def __init__(self, optimize_mode: str = "maximize", seed: int | None = None) -> None:
+        super().__init__(optimize_mode, seed)
+
+    def _suggest(self, parameter_id: Any, rng: np.random.Generator) -> dict:
+        return sample_flat(self.space, rng)
+
+    def generate_parameters(self, parameter_id: Any, **kwargs: Any) -> dict:
+        # The hot path (hundreds of calls a second): skip the bookkeeping of the base class.
+        space = self._require_space()
+        return space.format(sample_flat(space, self.rng_for(parameter_id)))
+
+    def _observe(self, parameter_id: Any, flat: dict, reward: float) -> None:
+        # Random search does not learn; nothing to keep.
+        return None
