@@ -1,0 +1,1 @@
+"""Private parts of AMCPruner: the DDPG agent and the layer-by-layer pruning environment."""
