@@ -24,7 +24,8 @@ class ConfigBase(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
-        validate_assignment=True,
+        # Validated as a whole when the experiment starts: a Python user sets fields one by one.
+        validate_assignment=False,
         arbitrary_types_allowed=True,
     )
 

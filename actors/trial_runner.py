@@ -1,0 +1,388 @@
+"""The trial-runner actor: a long-lived worker that runs one trial at a time.
+
+The controller keeps a bounded pool of these, sized to the trial concurrency, and reuses them
+(an actor costs ~90 MiB and seconds to start; one per trial does not scale).  A runner:
+
+- runs a **function trial** in a worker thread with the trial API bound to it, or a **command
+  trial** as a subprocess with NNI's environment variables, stdout in ``trial.log`` and stderr
+  in ``stderr``, reading the metrics the subprocess appends to ``.nni/metrics``;
+- streams metrics to the controller from a sender thread (batched, retried until the
+  controller takes them, so a restarting controller loses nothing; the controller drops
+  duplicates by (trial, type, sequence));
+- keeps each trial's outcome until the controller acknowledges it, so a controller that
+  restarts mid-trial can collect it with :meth:`wait`.
+
+The runner logic lives in :class:`TrialRunner` (plain Python, unit-testable); the Ray actor is
+``ray.remote(TrialRunner)`` built in :mod:`nniray.actors.handles`.
+"""
+from __future__ import annotations
+
+import ctypes
+import inspect
+import json
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+import traceback
+from typing import Any, Callable
+
+from nniray import trial as trial_api
+
+# How long a stopped trial may take to wind down before it is killed hard.
+STOP_GRACE_SECONDS = 5.0
+SENDER_BATCH_WINDOW = 0.01
+
+
+class TrialRunner:
+    def __init__(self, report: Callable[[list], Any] | None, index: int, experiment_id: str) -> None:
+        """``report(events)`` delivers a batch of metric events to the controller and raises on
+        failure (it is retried).  None for a runner used without a controller (tests)."""
+        self.index = index
+        self.experiment_id = experiment_id
+        self._report = report
+        self._outbox: "queue.Queue[dict]" = queue.Queue()
+        self._lock = threading.Lock()
+        self._current: dict | None = None  # {trial_id, stop_status, proc, thread_id}
+        self._outcomes: dict[str, dict] = {}  # finished, not yet acknowledged
+        self._done = threading.Condition(self._lock)
+        self._known: set[str] = set()
+        self._pending_events: dict[str, list] = {}
+        self._sender = threading.Thread(target=self._send_loop, daemon=True, name="nniray-metric-sender")
+        self._sender.start()
+
+    # -- controller-facing API -----------------------------------------------------------------
+    def ready(self) -> dict:
+        import socket
+        return {"index": self.index, "node": socket.gethostname(), "pid": os.getpid()}
+
+    def run(self, spec: dict) -> dict:
+        """Run one trial to the end and return its outcome
+        ``{trial_id, status, message, events, exit_code}`` (``events`` are the metric events not
+        yet delivered by the sender)."""
+        tid = spec["trial_id"]
+        with self._lock:
+            if tid in self._outcomes:  # re-dispatched after a controller restart
+                return self._outcomes[tid]
+            if self._current is not None and self._current["trial_id"] == tid:
+                pass  # fall through to wait below
+            self._known.add(tid)
+            self._current = {"trial_id": tid, "stop_status": None, "proc": None, "thread_id": None,
+                             "seq": {"PERIODICAL": 0, "FINAL": 0}}
+            self._pending_events[tid] = []
+        start = time.time()
+        try:
+            if spec.get("function") is not None:
+                status, message, exit_code = self._run_function(spec)
+            else:
+                status, message, exit_code = self._run_command(spec)
+        except BaseException as e:  # the runner itself must survive anything a trial does
+            status, message, exit_code = "FAILED", f"runner error: {e!r}", None
+        with self._lock:
+            stop_status = self._current["stop_status"] if self._current else None
+            if stop_status is not None:
+                status = stop_status
+                message = self._current.get("stop_message") or message
+            events = self._take_unsent(tid)
+            outcome = {"trial_id": tid, "status": status, "message": message, "events": events,
+                       "exit_code": exit_code, "start_time": start, "end_time": time.time(),
+                       "runner": self.index}
+            self._outcomes[tid] = outcome
+            self._current = None
+            self._done.notify_all()
+        return outcome
+
+    def wait(self, trial_id: str, timeout: float | None = None) -> dict:
+        """The outcome of ``trial_id`` once it ends (for a controller that restarted while the
+        trial ran); ``{"status": "UNKNOWN"}`` if this runner never received the trial."""
+        deadline = None if timeout is None else time.time() + timeout
+        with self._lock:
+            while True:
+                if trial_id in self._outcomes:
+                    return self._outcomes[trial_id]
+                if trial_id not in self._known:
+                    return {"trial_id": trial_id, "status": "UNKNOWN"}
+                remaining = None if deadline is None else deadline - time.time()
+                if remaining is not None and remaining <= 0:
+                    return {"trial_id": trial_id, "status": "RUNNING"}
+                self._done.wait(remaining if remaining is not None else 1.0)
+
+    def ack(self, trial_ids: list[str]) -> None:
+        with self._lock:
+            for t in trial_ids:
+                self._outcomes.pop(t, None)
+                self._known.discard(t)
+
+    def current(self) -> str | None:
+        with self._lock:
+            return None if self._current is None else self._current["trial_id"]
+
+    def stop(self, trial_id: str, status: str, message: str = "") -> bool:
+        """Ask the running trial to end with ``status`` (EARLY_STOPPED, USER_CANCELED,
+        SYS_CANCELED).  Command trials get SIGTERM then SIGKILL; function trials get
+        :class:`TrialStopped` at their next report and, failing that, an async exception."""
+        with self._lock:
+            cur = self._current
+            if cur is None or cur["trial_id"] != trial_id:
+                return False
+            cur["stop_status"] = status
+            cur["stop_message"] = message
+            proc, thread_id = cur["proc"], cur["thread_id"]
+        if proc is not None:
+            _kill_process_group(proc)
+        elif thread_id is not None:
+            threading.Thread(target=self._interrupt_thread, args=(trial_id, thread_id), daemon=True).start()
+        return True
+
+    # -- metric events ---------------------------------------------------------------------------
+    def _emit(self, trial_id: str, parameter_id: Any, mtype: str, value: Any) -> None:
+        with self._lock:
+            cur = self._current
+            if cur is None or cur["trial_id"] != trial_id:
+                return
+            seq = cur["seq"][mtype]
+            cur["seq"][mtype] = seq + 1
+            ev = {"trial_id": trial_id, "parameter_id": parameter_id, "type": mtype, "sequence": seq,
+                  "value": value, "timestamp": time.time()}
+            self._pending_events.setdefault(trial_id, []).append(ev)
+        self._outbox.put(ev)
+
+    def _take_unsent(self, trial_id: str) -> list:
+        # Called with the lock held: whatever the sender has not delivered goes back with the
+        # outcome, so a fast trial costs one message instead of two.
+        return list(self._pending_events.pop(trial_id, []))
+
+    def _send_loop(self) -> None:
+        while True:
+            ev = self._outbox.get()
+            time.sleep(SENDER_BATCH_WINDOW)
+            batch = [ev]
+            while True:
+                try:
+                    batch.append(self._outbox.get_nowait())
+                except queue.Empty:
+                    break
+            with self._lock:
+                # Drop events that already left with an outcome.
+                batch = [e for e in batch if e in self._pending_events.get(e["trial_id"], [])]
+            if not batch or self._report is None:
+                continue
+            delay = 0.05
+            while True:
+                try:
+                    self._report(batch)
+                    break
+                except Exception:  # controller restarting or briefly unreachable: retry
+                    time.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+            with self._lock:
+                for e in batch:
+                    lst = self._pending_events.get(e["trial_id"])
+                    if lst is not None and e in lst:
+                        lst.remove(e)
+
+    # -- function trials -------------------------------------------------------------------------
+    def _run_function(self, spec: dict) -> tuple[str, str, int | None]:
+        fn = _resolve_function(spec["function"])
+        params = spec["hyper_params"].get("parameters")
+        pid = spec["hyper_params"].get("parameter_id")
+        tid = spec["trial_id"]
+        result: dict = {}
+
+        def target() -> None:
+            ctx = trial_api.TrialContext(
+                self.experiment_id, tid, spec["sequence_id"], pid, params,
+                emit=lambda kind, value: self._emit(tid, pid, kind, value),
+                should_stop=lambda: self._stop_requested(tid))
+            trial_api._set_context(ctx)
+            try:
+                with self._lock:
+                    if self._current is not None:
+                        self._current["thread_id"] = threading.get_ident()
+                ret = _call_trial_function(fn, params)
+                if ret is not None and not ctx.final_reported:
+                    # Returning a metric is the same as reporting it as final (Ray Tune style).
+                    trial_api.report_final_result(ret)
+                result["status"] = "SUCCEEDED"
+            except trial_api.TrialStopped:
+                result["status"] = "STOPPED"
+            except BaseException as e:  # noqa: BLE001 - a trial may raise anything
+                result["status"] = "FAILED"
+                result["message"] = f"{type(e).__name__}: {e}"
+                result["traceback"] = traceback.format_exc()
+            finally:
+                trial_api._set_context(None)
+                with self._lock:
+                    if self._current is not None:
+                        self._current["thread_id"] = None
+
+        os.makedirs(spec["trial_dir"], exist_ok=True)
+        t = threading.Thread(target=target, daemon=True, name=f"trial-{tid}")
+        t.start()
+        timeout = spec.get("max_trial_seconds")
+        t.join(timeout)
+        if t.is_alive():
+            self.stop(tid, "SYS_CANCELED", f"exceeded maxTrialDuration ({timeout:g}s)")
+            t.join(STOP_GRACE_SECONDS)
+            if t.is_alive():
+                # A trial stuck in native code: report it; the controller replaces this runner.
+                return "SYS_CANCELED", "trial did not stop; its runner is replaced", None
+        if "traceback" in result:
+            with open(os.path.join(spec["trial_dir"], "stderr"), "w") as f:
+                f.write(result["traceback"])
+        status = result.get("status", "FAILED")
+        return status, result.get("message", ""), 0 if status == "SUCCEEDED" else 1
+
+    def _stop_requested(self, tid: str) -> bool:
+        cur = self._current
+        return cur is not None and cur["trial_id"] == tid and cur["stop_status"] is not None
+
+    def _interrupt_thread(self, trial_id: str, thread_id: int) -> None:
+        # Give the trial a moment to hit its next report (clean stop), then interrupt it.
+        time.sleep(0.5)
+        with self._lock:
+            cur = self._current
+            if cur is None or cur["trial_id"] != trial_id or cur["thread_id"] != thread_id:
+                return
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
+                                                   ctypes.py_object(trial_api.TrialStopped))
+
+    # -- command trials --------------------------------------------------------------------------
+    def _run_command(self, spec: dict) -> tuple[str, str, int | None]:
+        tid = spec["trial_id"]
+        trial_dir = spec["trial_dir"]
+        os.makedirs(os.path.join(trial_dir, ".nni"), exist_ok=True)
+        with open(os.path.join(trial_dir, "parameter.cfg"), "w") as f:
+            json.dump(spec["hyper_params"], f)
+        metrics_path = os.path.join(trial_dir, ".nni", "metrics")
+        open(metrics_path, "a").close()
+        env = dict(os.environ)
+        env.update({
+            "NNI_PLATFORM": "local", "NNI_EXP_ID": self.experiment_id, "NNI_TRIAL_JOB_ID": tid,
+            "NNI_SYS_DIR": trial_dir, "NNI_OUTPUT_DIR": trial_dir, "NNI_TRIAL_SEQ_ID": str(spec["sequence_id"]),
+            "MULTI_PHASE": "false",
+        })
+        env.update(spec.get("env") or {})
+        # Ray workers carry Ray's own variables; the trial must not think it is a Ray worker.
+        for k in [k for k in env if k.startswith("RAY_") and k not in ("RAY_ADDRESS",)]:
+            env.pop(k, None)
+        with open(os.path.join(trial_dir, "run.sh"), "w") as f:
+            f.write(f"#!/bin/bash\ncd {_q(spec['code_dir'])}\n"
+                    + "".join(f"export {k}={_q(env[k])}\n" for k in
+                              ("NNI_PLATFORM", "NNI_EXP_ID", "NNI_TRIAL_JOB_ID", "NNI_SYS_DIR",
+                               "NNI_OUTPUT_DIR", "NNI_TRIAL_SEQ_ID"))
+                    + f"{spec['command']}\n")
+        stdout = open(os.path.join(trial_dir, "trial.log"), "ab")
+        stderr = open(os.path.join(trial_dir, "stderr"), "ab")
+        try:
+            proc = subprocess.Popen(["bash", "-c", spec["command"]], cwd=spec["code_dir"], env=env,
+                                    stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        except OSError as e:
+            stdout.close()
+            stderr.close()
+            return "FAILED", f"cannot start trial command: {e}", None
+        with self._lock:
+            if self._current is not None:
+                self._current["proc"] = proc
+        pid = spec["hyper_params"].get("parameter_id")
+        offset, poll = 0, 0.002
+        deadline = None if spec.get("max_trial_seconds") is None else time.time() + spec["max_trial_seconds"]
+        while True:
+            code = proc.poll()
+            offset = self._read_metrics(metrics_path, offset, tid, pid)
+            if code is not None:
+                break
+            if deadline is not None and time.time() > deadline:
+                self.stop(tid, "SYS_CANCELED", f"exceeded maxTrialDuration ({spec['max_trial_seconds']:g}s)")
+                deadline = None
+            time.sleep(poll)
+            poll = min(poll * 1.5, 0.1)  # fast trials are seen fast, long ones cost nothing
+        self._read_metrics(metrics_path, offset, tid, pid)
+        stdout.close()
+        stderr.close()
+        with open(os.path.join(trial_dir, ".nni", "state"), "w") as f:
+            f.write(f"{code} {int(time.time() * 1000)}\n")
+        if code == 0:
+            return "SUCCEEDED", "", code
+        return "FAILED", _failure_message(code, os.path.join(trial_dir, "stderr")), code
+
+    def _read_metrics(self, path: str, offset: int, tid: str, pid: Any) -> int:
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read()
+        except FileNotFoundError:
+            return offset
+        end = data.rfind(b"\n")
+        if end < 0:
+            return offset
+        for line in data[: end + 1].splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if rec.get("type") in ("PERIODICAL", "FINAL"):
+                self._emit(tid, pid, rec["type"], rec.get("value"))
+        return offset + end + 1
+
+
+def _q(s: str) -> str:
+    return "'" + str(s).replace("'", "'\\''") + "'"
+
+
+def _kill_process_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+
+    def hard_kill() -> None:
+        try:
+            proc.wait(STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    threading.Thread(target=hard_kill, daemon=True).start()
+
+
+def _failure_message(code: int, stderr_path: str) -> str:
+    if code < 0:
+        head = f"killed by signal {signal.Signals(-code).name}"
+    elif code == 127:
+        head = "exit code 127 (command not found: check trialCommand)"
+    else:
+        head = f"exit code {code}"
+    try:
+        with open(stderr_path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 2000))
+            tail = f.read().decode(errors="replace").strip().splitlines()[-5:]
+    except OSError:
+        tail = []
+    return head + (": " + " | ".join(tail) if tail else "")
+
+
+def _resolve_function(fn: Any) -> Callable:
+    if callable(fn):
+        return fn
+    if isinstance(fn, str) and ":" in fn:
+        import importlib
+        mod, name = fn.split(":", 1)
+        return getattr(importlib.import_module(mod), name)
+    raise TypeError(f"trial_function must be a callable or 'module:function', got {fn!r}")
+
+
+def _call_trial_function(fn: Callable, params: Any) -> Any:
+    try:
+        sig = inspect.signature(fn)
+        takes_arg = any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+                        for p in sig.parameters.values())
+    except (TypeError, ValueError):
+        takes_arg = False
+    return fn(params) if takes_arg else fn()

@@ -1,0 +1,79 @@
+"""Which experiments exist on this machine and where (NNI's ``~/nni-experiments/.experiment``).
+
+A small JSON file under ``$NNIRAY_HOME`` (default ``~/.nniray``), updated under a file lock,
+so that ``nniray experiment list``, ``resume <id>`` and ``stop <id>`` find an experiment by id
+wherever its working directory is.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+
+def nniray_home() -> Path:
+    return Path(os.environ.get("NNIRAY_HOME", Path.home() / ".nniray")).expanduser()
+
+
+class ExperimentRegistry:
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else nniray_home() / "experiments.json"
+
+    @contextmanager
+    def _locked(self) -> Iterator[dict]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            data = json.loads(self.path.read_text()) if self.path.exists() and self.path.stat().st_size else {}
+            before = json.dumps(data, sort_keys=True)
+            yield data
+            if json.dumps(data, sort_keys=True) != before:
+                tmp = self.path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(data, indent=1))
+                os.replace(tmp, self.path)
+
+    def all(self) -> dict[str, dict]:
+        with self._locked() as data:
+            return dict(data)
+
+    def get(self, exp_id: str) -> dict | None:
+        return self.all().get(exp_id)
+
+    def update(self, exp_id: str, **fields: Any) -> None:
+        with self._locked() as data:
+            data.setdefault(exp_id, {"id": exp_id}).update(fields)
+
+    def remove(self, exp_id: str) -> None:
+        with self._locked() as data:
+            data.pop(exp_id, None)
+
+    def resolve(self, exp_id: str | None, running_only: bool = False) -> str:
+        """NNI's id rules: none given → the only (running) experiment; an unknown id that is a
+        prefix of exactly one id → that one."""
+        data = self.all()
+        if exp_id is None:
+            cands = [k for k, v in data.items() if not running_only or v.get("status") in _LIVE]
+            if len(cands) == 1:
+                return cands[0]
+            what = "running experiment" if running_only else "experiment"
+            if not cands:
+                raise LookupError(f"no {what} found; give an experiment id (see `nniray experiment list --all`)")
+            raise LookupError(f"{len(cands)} {what}s: give an id, one of {', '.join(sorted(cands))}")
+        if exp_id in data:
+            return exp_id
+        cands = [k for k in data if k.startswith(exp_id)]
+        if len(cands) == 1:
+            return cands[0]
+        if cands:
+            raise LookupError(f"id {exp_id!r} matches several experiments: {', '.join(sorted(cands))}")
+        raise LookupError(f"no experiment with id {exp_id!r} (see `nniray experiment list --all`)")
+
+
+_LIVE = ("INITIALIZED", "RUNNING", "NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL", "STOPPING")
+
+
+def default_registry() -> ExperimentRegistry:
+    return ExperimentRegistry()
