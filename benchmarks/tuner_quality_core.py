@@ -1,0 +1,104 @@
+"""Quality of the core tuners vs Optuna 5's TPE on standard test functions (minimization).
+
+Run: python benchmarks/tuner_quality_core.py [--evals 60] [--seeds 10] [--funcs branin,hartmann6,rosenbrock4]
+Prints a markdown table of the median (and mean) best value found after N evaluations.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+
+
+def branin(x1, x2):
+    a, b, c, r, s, t = 1, 5.1 / (4 * math.pi ** 2), 5 / math.pi, 6, 10, 1 / (8 * math.pi)
+    return a * (x2 - b * x1 ** 2 + c * x1 - r) ** 2 + s * (1 - t) * math.cos(x1) + s
+
+
+_H_A = np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]])
+_H_P = 1e-4 * np.array([[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
+                        [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]])
+_H_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+
+
+def hartmann6(*x):
+    x = np.asarray(x)
+    return float(-np.sum(_H_ALPHA * np.exp(-np.sum(_H_A * (x - _H_P) ** 2, axis=1))))
+
+
+def rosenbrock(*x):
+    x = np.asarray(x)
+    return float(np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
+
+
+FUNCS = {
+    "branin": (branin, [(-5, 10), (0, 15)], 0.397887),
+    "hartmann6": (hartmann6, [(0, 1)] * 6, -3.32237),
+    "rosenbrock4": (rosenbrock, [(-5, 10)] * 4, 0.0),
+}
+
+
+def run_nniray(tuner_cls, kwargs, func, bounds, evals, seed):
+    t = tuner_cls(optimize_mode="minimize", seed=seed, **kwargs)
+    t.update_search_space({f"x{i}": {"_type": "uniform", "_value": list(b)} for i, b in enumerate(bounds)})
+    best = math.inf
+    for i in range(evals):
+        p = t.generate_parameters(i)
+        y = func(*[p[f"x{j}"] for j in range(len(bounds))])
+        t.receive_trial_result(i, p, y)
+        t.trial_end(i, True)
+        best = min(best, y)
+    return best
+
+
+def run_optuna(kwargs, func, bounds, evals, seed):
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed, **kwargs))
+    study.optimize(lambda tr: func(*[tr.suggest_float(f"x{i}", *b) for i, b in enumerate(bounds)]), n_trials=evals)
+    return study.best_value
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--evals", type=int, default=60)
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--funcs", default="branin,hartmann6,rosenbrock4")
+    ap.add_argument("--only", default="")
+    ap.add_argument("--tpe-args", default="", help="python dict literal for TpeTuner tpe_args")
+    args = ap.parse_args()
+    import importlib
+    def cls(mod, name):
+        return lambda *a, **k: getattr(importlib.import_module(f"nniray.strategies.{mod}"), name)(*a, **k)
+    AnnealTuner, EvolutionTuner = cls("anneal", "AnnealTuner"), cls("evolution", "EvolutionTuner")
+    RandomTuner, TpeTuner = cls("random_tuner", "RandomTuner"), cls("tpe", "TpeTuner")
+    extra = eval(args.tpe_args) if args.tpe_args else {}
+    algos = {
+        "nniray TPE": lambda f, b, s: run_nniray(TpeTuner, {"tpe_args": extra} if extra else {}, f, b, args.evals, s),
+        "nniray TPE (independent)": lambda f, b, s: run_nniray(TpeTuner, {"tpe_args": {**extra, "multivariate": False}}, f, b, args.evals, s),
+        "Optuna TPE (default)": lambda f, b, s: run_optuna({}, f, b, args.evals, s),
+        "Optuna TPE (multivariate=False)": lambda f, b, s: run_optuna({"multivariate": False}, f, b, args.evals, s),
+        "nniray Anneal": lambda f, b, s: run_nniray(AnnealTuner, {}, f, b, args.evals, s),
+        "nniray Evolution": lambda f, b, s: run_nniray(EvolutionTuner, {}, f, b, args.evals, s),
+        "nniray Random": lambda f, b, s: run_nniray(RandomTuner, {}, f, b, args.evals, s),
+    }
+    if args.only:
+        algos = {k: v for k, v in algos.items() if any(o in k for o in args.only.split(","))}
+    funcs = args.funcs.split(",")
+    print(f"{args.evals} evaluations, seeds 0..{args.seeds - 1}; median (mean) of the best value; optimum in header\n")
+    print("| algorithm | " + " | ".join(f"{f} ({FUNCS[f][2]})" for f in funcs) + " | time/run |")
+    print("|---|" + "---|" * (len(funcs) + 1))
+    for name, fn in algos.items():
+        cells, t0 = [], time.perf_counter()
+        for f in funcs:
+            func, bounds, _ = FUNCS[f]
+            bests = [fn(func, bounds, s) for s in range(args.seeds)]
+            cells.append(f"{np.median(bests):.4g} ({np.mean(bests):.4g})")
+        dt = (time.perf_counter() - t0) / (len(funcs) * args.seeds)
+        print(f"| {name} | " + " | ".join(cells) + f" | {dt:.2f} s |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
