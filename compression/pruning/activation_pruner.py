@@ -21,6 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nniray.compression.base.compressor import Pruner
+from nniray.compression.base.sparsity import SparsityError
+
 __all__ = ["ACTIVATIONS", "ActivationStatistics", "apoz_importance", "mean_importance",
            "ActivationAPoZRankPruner", "ActivationMeanRankPruner"]
 
@@ -88,3 +91,120 @@ def apoz_importance(stats: ActivationStatistics, name: str) -> Tensor:
 
 def mean_importance(stats: ActivationStatistics, name: str) -> Tensor:
     return stats.mean(name)
+
+
+# --------------------------------------------------------------------------------------------
+# the pruners
+# --------------------------------------------------------------------------------------------
+
+
+
+class _ActivationPruner(Pruner):
+    """Collects activation statistics of the target layers while the evaluator trains
+    ``training_steps`` steps, then masks output channels by importance (C1's mask generation:
+    sparse goals, groups, bounds and bias alignment all apply)."""
+
+    _default_op_types = ("Conv2d", "Linear")
+    _default_granularity = "out_channel"
+    _required_evaluator_parts = ("training_func", "optimizers", "training_step")
+    _one_shot = False
+
+    def __init__(self, model: nn.Module, config_list, evaluator, training_steps: int, activation="relu",
+                 existed_wrappers=None):
+        if not isinstance(training_steps, int) or isinstance(training_steps, bool) or training_steps < 1:
+            raise ValueError(f"{type(self).__name__}: training_steps must be a positive int, got {training_steps!r}")
+        self.training_steps = training_steps
+        self.activation = activation
+        self._stats = ActivationStatistics(activation)
+        self._handles = []
+        super().__init__(model, config_list, evaluator, existed_wrappers=existed_wrappers)
+
+    def _importance(self, name: str) -> Tensor:
+        raise NotImplementedError
+
+    # collection ---------------------------------------------------------------------------------
+    def _fuse_preprocess(self, evaluator) -> None:
+        self._stats = ActivationStatistics(self.activation)
+        modules = dict(self.bound_model.named_modules())
+        for name in self._target_spaces:
+            module = modules[name]
+            self._handles.append(module.register_forward_hook(
+                lambda mod, args, out, name=name: self._collect(name, mod, out)))
+
+    def _collect(self, name: str, module: nn.Module, output) -> None:
+        if isinstance(output, (tuple, list)):
+            output = output[0]
+        self._stats.update(name, output, module)
+
+    def _fuse_postprocess(self, evaluator) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    # metrics ----------------------------------------------------------------------------------------
+    def _calculate_metrics(self, targets, block_sizes):
+        metrics = {}
+        for key, ts in targets.items():
+            module_name, target_name = key
+            sizes = block_sizes[key]
+            if ts.is_activation or list(sizes[1:]) != [-1] * (len(sizes) - 1) or sizes[0] != 1:
+                raise SparsityError(f"{ts.where}: {type(self).__name__} ranks output channels, so it prunes "
+                                    f"parameters with granularity 'out_channel' only (got {ts.granularity!r})")
+            if module_name not in self._stats.counts:
+                raise SparsityError(f"{ts.where}: no activation was recorded for {module_name!r} during "
+                                    f"{self.training_steps} training steps; check the module is used in forward")
+            importance = self._importance(module_name)
+            if importance.numel() != ts.shape[0]:
+                raise SparsityError(f"{ts.where}: the output has {importance.numel()} channels but the weight has "
+                                    f"{ts.shape[0]} rows; activation pruners need outputs laid out (N, C, ...) "
+                                    f"for convolutions and (..., C) for Linear")
+            metrics[key] = importance.reshape([-1] + [1] * (len(ts.shape) - 1))
+        return metrics
+
+    # compress -----------------------------------------------------------------------------------------
+    def _single_compress(self, max_steps, max_epochs):
+        if max_steps is not None or max_epochs is not None:
+            raise ValueError(f"{type(self).__name__}.compress() takes no max_steps/max_epochs: activations are "
+                             f"collected for training_steps={self.training_steps} steps")
+        already = self.evaluator.model is self.bound_model
+        if not already:
+            self.evaluator.bind_model(self.bound_model)
+        try:
+            self._fuse_preprocess(self.evaluator)
+            try:
+                self.evaluator.train(max_steps=self.training_steps)
+            finally:
+                self._fuse_postprocess(self.evaluator)
+        finally:
+            if not already:
+                self.evaluator.unbind_model()
+        self.update_masks(self.generate_masks())
+        return self.bound_model, self.get_masks()
+
+
+class ActivationAPoZRankPruner(_ActivationPruner):
+    """Prune the output channels with the highest APoZ (average percentage of zeros).
+
+    Parameters
+    ----------
+    model, config_list, evaluator
+        As for every NNI 3.0 pruner; the evaluator needs ``training_func``, ``optimizers`` and
+        ``training_step`` (``TorchEvaluator``, ``LightningEvaluator``, ...).
+    training_steps
+        Optimizer steps during which activations are collected (v2: ``training_batches``; the
+        guide's examples use 20).
+    activation
+        Applied to the layer's output before counting zeros: ``'relu'`` (default), ``'relu6'``,
+        ``'gelu'``, ``'leaky_relu'``, ``'elu'``, ``'silu'``, ``'sigmoid'``, ``'identity'`` or a callable.
+    """
+
+    def _importance(self, name: str) -> Tensor:
+        return apoz_importance(self._stats, name)
+
+
+class ActivationMeanRankPruner(_ActivationPruner):
+    """Prune the output channels with the smallest mean activation (arguments as
+    :class:`ActivationAPoZRankPruner`)."""
+
+    def _importance(self, name: str) -> Tensor:
+        return mean_importance(self._stats, name)
