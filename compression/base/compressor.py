@@ -240,6 +240,23 @@ class Pruner(Compressor):
                 masks.setdefault(module_name, {})[target_name] = mask
         return masks
 
+    def _generate_scheduled_masks(self, schedule: Any,
+                                  keys: Sequence[str] = ("sparse_ratio", "max_sparse_ratio", "min_sparse_ratio",
+                                                         "sparse_threshold")) -> Masks:
+        """``generate_masks()`` with each target's goal ``v`` (for ``keys``) replaced by ``schedule(v)``
+        for this call only (used by scheduled pruners and movement pruning)."""
+        saved = []
+        for _, ts in self._iter_target_spaces():
+            saved.append((ts, dict(ts.setting)))
+            for k in keys:
+                if ts.setting.get(k) is not None:
+                    ts.setting[k] = schedule(ts.setting[k])
+        try:
+            return self.generate_masks()
+        finally:
+            for ts, setting in saved:
+                ts.setting = setting
+
     # ---- compress ---------------------------------------------------------------------------
     def compress(self, max_steps: Optional[int] = None, max_epochs: Optional[int] = None) -> Tuple[torch.nn.Module, Masks]:
         """Prune; returns ``(model, masks)`` with the model still wrapped (masks applied in forward)."""

@@ -171,3 +171,17 @@ def trace(cls_or_func: T) -> T:
     if callable(cls_or_func):
         return _trace_function(cls_or_func)  # type: ignore[arg-type]
     raise TypeError(f"nniray.trace expects a class or a function, got {type(cls_or_func).__name__}")
+
+
+# ``import nniray.trace`` (done by the evaluators) makes the attribute ``nniray.trace`` the module
+# object, shadowing the function the package exposes lazily.  Making this module callable keeps
+# ``nniray.trace(torch.optim.Adam)(...)`` working either way.
+import sys as _sys
+
+
+class _CallableModule(types.ModuleType):
+    def __call__(self, cls_or_func: Any) -> Any:
+        return trace(cls_or_func)
+
+
+_sys.modules[__name__].__class__ = _CallableModule
