@@ -78,11 +78,23 @@ class ADMMState:
             h.remove()
         self._handles = []
 
-    def update(self) -> None:
-        """One Z-update (projection) and one U-update."""
+    def projection_input(self) -> Dict[str, Tensor]:
+        """``W + U`` for every weight: what the next Z-update projects."""
+        return {name: w.detach() + self.U[name] for name, w in self.weights.items()}
+
+    def update(self, masks: Optional[Dict[str, Tensor]] = None) -> None:
+        """One Z-update (projection) and one U-update.
+
+        ``masks`` are the projection's supports computed by the caller from
+        :meth:`projection_input` (the pruner computes them with the config's groups and bounds);
+        without them each weight is projected on its own ``sparse_ratio``.
+        """
         for name, w in self.weights.items():
             w = w.detach()
-            mask = projection_mask(w + self.U[name], self.sparse_ratios[name], self.granularity)
+            if masks is not None:
+                mask = masks[name].to(w.dtype)
+            else:
+                mask = projection_mask(w + self.U[name], self.sparse_ratios[name], self.granularity)
             self.last_masks[name] = mask
             self.Z[name] = (w + self.U[name]) * mask
             self.U[name] = self.U[name] + w - self.Z[name]
