@@ -195,9 +195,12 @@ def fit_curve(cf: CurveFunction, history: np.ndarray) -> np.ndarray | None:
         # An overflowing region is a bad region: a large finite residual steers the solver away.
         return np.where(np.isfinite(r), r, 1e6)
 
+    if len(x) < cf.num_params:
+        return None  # MINPACK needs at least as many points as parameters
+    best, best_sse = None, math.inf
+    # NNI's defaults, then curve_fit's own start (all ones); the lower squared error wins, since
+    # a start can end in a degenerate local minimum (pow3 from its defaults drifts to alpha ~ 0).
     for start in (np.asarray(cf.defaults, dtype=float), np.ones(cf.num_params)):
-        if len(x) < cf.num_params:
-            return None  # MINPACK needs at least as many points as parameters
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             if not np.all(np.abs(residual(start)) < 1e6):
@@ -211,5 +214,7 @@ def fit_curve(cf: CurveFunction, history: np.ndarray) -> np.ndarray | None:
                 continue
         # ier 1-4: converged; 5: evaluation cap reached (kept: the filter judges the fit).
         if ier in (1, 2, 3, 4, 5) and np.all(np.isfinite(theta)) and np.all(np.abs(info["fvec"]) < 1e6):
-            return np.asarray(theta, dtype=float)
-    return None
+            sse = float(np.sum(info["fvec"] ** 2))
+            if sse < best_sse:
+                best, best_sse = np.asarray(theta, dtype=float), sse
+    return best
