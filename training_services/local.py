@@ -58,7 +58,8 @@ class LocalTrainingService:
         pickle its module by value."""
         if isinstance(fn, str):
             return
-        import cloudpickle
+        # Ray pickles with its own vendored copy of cloudpickle: register there.
+        from ray import cloudpickle
         mod = sys.modules.get(getattr(fn, "__module__", None) or "")
         if mod is None or mod.__name__ == "__main__" or mod.__name__.startswith("nniray."):
             return
