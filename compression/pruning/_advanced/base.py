@@ -220,6 +220,11 @@ class AdvancedPruner(Pruner):
                           weights if weights is not None else self.snapshot())
         return better
 
+    def reset_masks(self, masks: Masks) -> None:
+        """Set every own target's mask to its entry in ``masks``, or to none (unpruned)."""
+        full = {m: {t: masks.get(m, {}).get(t) for t in targets} for m, targets in self._target_spaces.items()}
+        self.update_masks(full)
+
     def apply_best(self) -> None:
         if self._best is None:
             return
