@@ -21,7 +21,7 @@ import torch
 from ._advanced.admm import ADMMState, normalize_granularity
 from ._advanced.base import AdvancedPruner
 
-__all__ = ["ADMMPruner", "DEFAULT_RHO"]
+__all__ = ["ADMMPruner", "DEFAULT_RHO", "admm_iterations", "read_rhos"]
 
 DEFAULT_RHO = 1e-4
 
@@ -33,6 +33,47 @@ def _check_duration(name: str, training_steps: Optional[int], training_epochs: O
     value = training_steps if training_steps is not None else training_epochs
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name}: training_steps/training_epochs must be a positive int, got {value!r}")
+
+
+def read_rhos(pruner: AdvancedPruner) -> Dict[str, float]:
+    """``rho`` of every pruned weight from its config (default ``DEFAULT_RHO``)."""
+    rhos = {}
+    for name, ts in pruner._weights.items():
+        rho = ts.setting.get("rho", DEFAULT_RHO)
+        if rho is None:
+            rho = DEFAULT_RHO
+        if not isinstance(rho, (int, float)) or isinstance(rho, bool) or rho <= 0:
+            raise ValueError(f"{ts.where}: rho must be a positive number, got {rho!r}")
+        rhos[name] = float(rho)
+    return rhos
+
+
+def admm_iterations(pruner: AdvancedPruner, rhos: Dict[str, float], iterations: int, training_steps: Optional[int],
+                    training_epochs: Optional[int], granularity: str,
+                    allocation: Optional[Dict[str, float]] = None) -> ADMMState:
+    """Run the ADMM iterations on ``pruner``'s (wrapped, evaluator-bound) model and apply the
+    final masks.  The projection ranks ``W + U`` with the pruner's base metric; ``allocation``
+    overrides the per-layer ratios (AutoCompressPruner passes the annealed allocation), otherwise
+    the config's settings (groups, bounds) apply.  Already-pruned blocks stay pruned."""
+    weights = {name: ts.original for name, ts in pruner._weights.items()}
+    ratios = allocation or pruner._user_ratios
+    state = ADMMState(weights, ratios, rhos, granularity)
+    pruner.admm_state = state
+    masks = None
+    state.attach()
+    try:
+        for _ in range(iterations):
+            pruner.train(training_steps, training_epochs)
+            source = state.projection_input()
+            if allocation is None:
+                masks = pruner.masks_with_goals(lambda p: p, keep_pruned=True, metric_source=source)
+            else:
+                masks = pruner.masks_for(allocation, keep_pruned=True, metric_source=source)
+            state.update({name: masks[name]["weight"] for name in weights})
+    finally:
+        state.detach()
+    pruner.update_masks(masks)
+    return state
 
 
 class ADMMPruner(AdvancedPruner):
@@ -65,46 +106,12 @@ class ADMMPruner(AdvancedPruner):
         self.granularity = normalize_granularity(granularity)
         algo = "level" if self.granularity == "fine-grained" else "l2"
         super().__init__(model, config_list, evaluator, pruning_algorithm=algo, existed_wrappers=existed_wrappers)
-        self.rhos: Dict[str, float] = {}
-        for name, ts in self._weights.items():
-            rho = ts.setting.get("rho", DEFAULT_RHO)
-            if rho is None:
-                rho = DEFAULT_RHO
-            if not isinstance(rho, (int, float)) or isinstance(rho, bool) or rho <= 0:
-                raise ValueError(f"{ts.where}: rho must be a positive number, got {rho!r}")
-            self.rhos[name] = float(rho)
+        self.rhos = read_rhos(self)
         self.admm_state: Optional[ADMMState] = None
 
-    def _projection_masks(self, state: ADMMState, allocation: Optional[Dict[str, float]]):
-        source = state.projection_input()
-        if allocation is None:
-            # the user's settings (groups, bounds) decide the projection
-            self._metric_override = source
-            self._keep_pruned = True
-            try:
-                return self.generate_masks()
-            finally:
-                self._metric_override = {}
-                self._keep_pruned = False
-        return self.masks_for(allocation, keep_pruned=True, metric_source=source)
-
     def run_admm(self, allocation: Optional[Dict[str, float]] = None) -> None:
-        """The ADMM iterations and the final masks (applied).  ``allocation`` overrides the
-        per-layer ratios (AutoCompressPruner passes the annealed allocation)."""
-        weights = {name: ts.original for name, ts in self._weights.items()}
-        ratios = allocation or self._user_ratios
-        state = ADMMState(weights, ratios, self.rhos, self.granularity)
-        self.admm_state = state
-        masks = None
-        state.attach()
-        try:
-            for _ in range(self.iterations):
-                self.train(self.training_steps, self.training_epochs)
-                masks = self._projection_masks(state, allocation)
-                state.update({name: masks[name]["weight"] for name in weights})
-        finally:
-            state.detach()
-        self.update_masks(masks)
+        admm_iterations(self, self.rhos, self.iterations, self.training_steps, self.training_epochs,
+                        self.granularity, allocation)
 
     def _run(self) -> None:
         self.run_admm()

@@ -149,7 +149,8 @@ class AdvancedPruner(Pruner):
             for name, ts in self._weights.items():
                 ts.setting = saved[name]
 
-    def masks_with_goals(self, ratio_fn, keep_pruned: bool = True) -> Masks:
+    def masks_with_goals(self, ratio_fn, keep_pruned: bool = True,
+                         metric_source: Optional[Dict[str, Tensor]] = None) -> Masks:
         """Masks with every weight's ``sparse_ratio`` replaced by ``ratio_fn(user_ratio)``; the
         config's groups and bounds still apply (used by schedules such as the lottery ticket's)."""
         saved = {name: dict(ts.setting) for name, ts in self._weights.items()}
@@ -157,9 +158,11 @@ class AdvancedPruner(Pruner):
             for name, ts in self._weights.items():
                 ts.setting["sparse_ratio"] = float(ratio_fn(self._user_ratios[name]))
             self._keep_pruned = keep_pruned
+            self._metric_override = dict(metric_source or {})
             return self.generate_masks()
         finally:
             self._keep_pruned = False
+            self._metric_override = {}
             for name, ts in self._weights.items():
                 ts.setting = saved[name]
 
@@ -210,10 +213,11 @@ class AdvancedPruner(Pruner):
 
     # ---- results -------------------------------------------------------------------------------
     def record(self, task_id: Any, score: Optional[float], masks: Masks, allocation: Dict[str, float],
-               weights: Optional[Dict[str, Tensor]] = None, maximize: bool = True) -> bool:
+               weights: Optional[Dict[str, Tensor]] = None, maximize: bool = True, latest: bool = False) -> bool:
         """Keep the best result; True if this one is kept.  Without a score, and on equal scores,
-        the latest result wins (later rounds of an iterative pruner are the sparser ones)."""
-        better = (self._best is None or score is None or self._best[2] is None
+        the latest result wins (later rounds of an iterative pruner are the sparser ones);
+        ``latest=True`` always keeps this one."""
+        better = (latest or self._best is None or score is None or self._best[2] is None
                   or (score >= self._best[2] if maximize else score <= self._best[2]))
         if better:
             self._best = (task_id, copy.deepcopy(masks), score, dict(allocation),
