@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from nniray.runtime.msg_dispatcher_base import MetricType
-from nniray.search_space import SearchSpace, SearchSpaceError, parse
+from nniray.search_space import SearchSpaceError, parse
 from nniray.utils import MetricError, OptimizeMode, extract_scalar_reward
 
 from ._bohb_kde import KDEConfigGenerator, UnitEncoder

@@ -44,7 +44,7 @@ WEIGHT_STEP = 0.02
 PARAM_STEP = 0.005
 # Cap on function evaluations of one least-squares fit: an unfinished fit is still used, the
 # filter stage judges its quality (this bounds the cost of one assessment).
-MAX_NFEV = 500
+MAX_NFEV = 200
 
 
 def _finite_min_x(cf: CurveFunction) -> int:
