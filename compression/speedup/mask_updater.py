@@ -100,18 +100,34 @@ class Prober:
         self.run_node = run_node       # run_node(node, env) -> output
         self.values = values           # concrete value of every node (the trace)
         self.gen = torch.Generator().manual_seed(seed)
+        self._draws: list = []
+        self._cursor = 0
+
+    def _start(self, sign: float) -> None:
+        if sign > 0:
+            self._draws = []
+        self._cursor = 0
 
     def _random_like(self, v: torch.Tensor, mask: Optional[torch.Tensor], sign: float) -> torch.Tensor:
         # Magnitudes in [0.01, 0.1] and random signs: never zero, and small enough that
-        # clamps (Hardtanh, ReLU6) stay in their linear range for one of the two probes.
-        mag = torch.rand(v.shape, generator=self.gen) * 0.09 + 0.01
-        sgn = torch.where(torch.rand(v.shape, generator=self.gen) < 0.5, -1.0, 1.0)
-        r = (mag * sgn * sign).to(v.dtype)
+        # clamps (Hardtanh, ReLU6) stay in their linear range.  The second probe uses the
+        # *same* draw negated, so every position is positive in exactly one probe.
+        if sign > 0 or self._cursor >= len(self._draws) or self._draws[self._cursor].shape != v.shape:
+            mag = torch.rand(v.shape, generator=self.gen) * 0.09 + 0.01
+            sgn = torch.where(torch.rand(v.shape, generator=self.gen) < 0.5, -1.0, 1.0)
+            base = mag * sgn
+            if sign > 0:
+                self._draws.append(base)
+        else:
+            base = self._draws[self._cursor]
+        self._cursor += 1
+        r = (base * sign).to(v.dtype)
         if mask is not None and mask.shape == v.shape:
             r = r * mask.to(v.dtype)
         return r
 
     def probe_env(self, node: fx.Node, masks: Dict[str, Any], signs: float, grad: bool):
+        self._start(signs)
         env, leaves = {}, []
         for inp in node.all_input_nodes:
             value = self.values.get(inp.name)

@@ -158,12 +158,21 @@ class ModelSpeedup:
         for n in self.nodes:
             if n.op == "call_module":
                 called.setdefault(n.target, []).append(n)
-        for name in self.masks:
+        used_params = {n.target.rpartition(".")[0] for n in self.nodes if n.op == "get_attr"}
+        for name in list(self.masks):
             if name not in called:
-                raise UnsupportedOperationError(
-                    f"module '{name}' has masks but is never called as one op in the traced graph "
-                    f"(its forward was traced through, or it is not used). Speedup replaces whole "
-                    f"modules: make '{name}' an atomic module, or pass a graph_module where it is a leaf.")
+                inside_leaf = any(name.startswith(t + ".") for t in called)
+                if name in used_params or inside_leaf:
+                    raise UnsupportedOperationError(
+                        f"module '{name}' has masks but is not called as one op in the traced graph "
+                        f"({'it sits inside leaf module' if inside_leaf else 'its parameters are read by functional code'}). "
+                        f"Speedup replaces whole modules: exclude '{name}' from pruning, make it an atomic "
+                        f"module called as module(x), or pass a graph_module where it is a leaf.")
+                # Not executed on dummy_input at all (e.g. auxiliary heads in eval mode).
+                self.logger.warning("speedup: module '%s' has masks but is not run on dummy_input; "
+                                    "it is left unchanged", name)
+                del self.masks[name]
+                continue
             module = self._module(name)
             if not any(True for _ in self._replacer(module)):
                 node = called[name][0]

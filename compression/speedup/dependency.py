@@ -1,0 +1,376 @@
+"""Channel- and group-dependency analysis over the concrete-traced graph.
+
+Layers are *channel-dependent* when their output channels meet in an element-wise op
+(``add``/``sub``/``mul``/``div``/``maximum``/``minimum``, e.g. the two branches of a residual
+block) or a ``cat`` along a non-channel dimension, possibly through channel-preserving
+ops (BatchNorm, activations, pooling, dropout, interpolation, permute/transpose which move
+the channel dimension).  A depthwise conv (``groups == in == out``) passes its input's
+channels straight through, so it joins its producers' set.  If dependent layers prune
+different channel indices, speedup has to keep the union and gains nothing; giving them one
+``dependency_group_id`` makes the pruner choose the same indices.
+
+* :class:`ChannelDependency` — ``dependency_sets`` (list of sets of layer names), ``export``.
+* :class:`GroupDependency` — ``{conv_name: min group divisor}`` for grouped convolutions.
+* :func:`auto_set_denpendency_group_ids` (NNI's spelling) / :func:`auto_set_dependency_group_ids`.
+* :func:`not_safe_to_prune` — layers whose channels reach a hard-coded ``view``/``reshape``.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import math
+import operator
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+
+import torch
+import torch.fx as fx
+import torch.nn as nn
+
+from .tracer import TraceResult, concrete_trace, values_from_graph_module
+
+__all__ = ["ChannelDependency", "GroupDependency", "auto_set_denpendency_group_ids",
+           "auto_set_dependency_group_ids", "not_safe_to_prune", "channel_groups"]
+
+CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+PRUNABLE_TYPES = CONV_TYPES + (nn.Linear, nn.Embedding)
+
+_ELEMENTWISE = {operator.add, operator.iadd, operator.sub, operator.isub, operator.mul, operator.imul,
+                operator.truediv, operator.itruediv, torch.add, torch.sub, torch.mul, torch.div,
+                torch.maximum, torch.minimum, torch.max, torch.min}
+_ELEMENTWISE_METHODS = {"add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "maximum", "minimum"}
+
+
+class _UnionFind:
+    def __init__(self):
+        self.parent: Dict[str, str] = {}
+
+    def add(self, x: str) -> None:
+        self.parent.setdefault(x, x)
+
+    def find(self, x: str) -> str:
+        self.add(x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[rb] = ra
+
+
+def _trace(model, dummy_input, traced_model=None) -> TraceResult:
+    if isinstance(traced_model, TraceResult):
+        return traced_model
+    if isinstance(traced_model, fx.GraphModule):
+        return values_from_graph_module(traced_model, model, dummy_input)
+    return concrete_trace(model, dummy_input)
+
+
+def _tensor_inputs(node: fx.Node, values) -> List[fx.Node]:
+    out: List[fx.Node] = []
+    fx.node.map_arg((node.args, node.kwargs),
+                    lambda n: out.append(n) if isinstance(values.get(n.name), torch.Tensor) else None)
+    return out
+
+
+def _arg(node: fx.Node, idx: int, name: str, default=None):
+    if len(node.args) > idx:
+        return node.args[idx]
+    return node.kwargs.get(name, default)
+
+
+class _ChannelFlow:
+    """Which prunable layers' output channels flow into each tensor, and along which dim."""
+
+    def __init__(self, model: nn.Module, trace: TraceResult, types: Tuple[type, ...]):
+        self.model, self.trace, self.types = model, trace, types
+        self.uf = _UnionFind()
+        self.chan: Dict[str, Tuple[int, frozenset]] = {}
+        self.layers: List[str] = []
+        self.layer_input_sources: Dict[str, frozenset] = {}
+        self.unsafe: Set[str] = set()
+        self._run()
+
+    def _src(self, n: fx.Node):
+        return self.chan.get(n.name)
+
+    def _run(self) -> None:
+        values = self.trace.values
+        for node in self.trace.graph.nodes:
+            v = values.get(node.name)
+            if node.op in ("placeholder", "get_attr", "output") or not isinstance(v, torch.Tensor) or v.dim() == 0:
+                continue
+            ins = _tensor_inputs(node, values)
+            first = ins[0] if ins else None
+            fsrc = self._src(first) if first is not None else None
+            if node.op == "call_module":
+                m = self.model.get_submodule(node.target)
+                if isinstance(m, PRUNABLE_TYPES):
+                    if fsrc is not None:
+                        self.layer_input_sources[node.target] = fsrc[1]
+                    cdim = v.dim() - 1 if isinstance(m, (nn.Linear, nn.Embedding)) else 1
+                    members = {node.target}
+                    depthwise = isinstance(m, nn.modules.conv._ConvNd) and not isinstance(
+                        m, nn.modules.conv._ConvTransposeNd) and m.groups > 1 \
+                        and m.groups == m.in_channels == m.out_channels
+                    if isinstance(m, self.types) or depthwise:
+                        self.layers.append(node.target) if isinstance(m, self.types) else None
+                        self.uf.add(node.target)
+                    if depthwise and fsrc is not None and fsrc[0] == 1:
+                        for s in fsrc[1]:
+                            self.uf.union(s, node.target)
+                        members |= set(fsrc[1])
+                    self.chan[node.name] = (cdim, frozenset(members))
+                    continue
+            target = node.target
+            is_elementwise = (node.op == "call_function" and target in _ELEMENTWISE) or \
+                             (node.op == "call_method" and target in _ELEMENTWISE_METHODS)
+            if is_elementwise and len(ins) >= 1:
+                srcs = []
+                for i in ins:
+                    s = self._src(i)
+                    iv = values[i.name]
+                    if s is None:
+                        continue
+                    # right-aligned broadcasting: the input's channel dim in output coordinates
+                    odim = s[0] + (v.dim() - iv.dim())
+                    if 0 <= odim < v.dim() and iv.shape[s[0]] == v.shape[odim] and v.shape[odim] > 1:
+                        srcs.append((odim, s[1]))
+                if srcs:
+                    dims = {d for d, _ in srcs}
+                    if len(dims) == 1:
+                        allm = frozenset().union(*[m for _, m in srcs])
+                        members = list(allm)
+                        for a in members[1:]:
+                            self.uf.union(members[0], a)
+                        self.chan[node.name] = (srcs[0][0], allm)
+                continue
+            if (node.op == "call_function" and target in (torch.cat, torch.concat)) or \
+                    (node.op == "call_method" and target == "cat"):
+                dim = _arg(node, 1, "dim", 0)
+                tensors = node.args[0] if node.args else node.kwargs.get("tensors", [])
+                srcs = [self._src(t) for t in tensors if isinstance(t, fx.Node)]
+                if srcs and all(s is not None for s in srcs):
+                    cdims = {s[0] for s in srcs}
+                    if len(cdims) == 1 and (dim % v.dim()) != next(iter(cdims)):
+                        allm = frozenset().union(*[s[1] for s in srcs])
+                        members = list(allm)
+                        for a in members[1:]:
+                            self.uf.union(members[0], a)
+                        self.chan[node.name] = (next(iter(cdims)), allm)
+                continue
+            if fsrc is None:
+                continue
+            fv = values[first.name]
+            if node.op == "call_method" and target in ("view", "reshape") or \
+                    node.op == "call_function" and target is torch.reshape:
+                shape_args = node.args[1:] if node.op == "call_method" else node.args[1:2]
+                flat = []
+                for a in shape_args:
+                    flat.extend(a if isinstance(a, (tuple, list)) else [a])
+                if any(isinstance(a, int) and a > 1 for a in flat):
+                    self.unsafe |= set(fsrc[1])
+                continue
+            if node.op == "call_method" and target == "permute" or \
+                    node.op == "call_function" and target is torch.permute:
+                perm = node.args[1:] if node.op == "call_method" else node.args[1]
+                if len(perm) == 1 and isinstance(perm[0], (tuple, list)):
+                    perm = perm[0]
+                perm = [p % fv.dim() for p in perm if isinstance(p, int)]
+                if len(perm) == v.dim() and fsrc[0] in perm:
+                    self.chan[node.name] = (perm.index(fsrc[0]), fsrc[1])
+                continue
+            if node.op == "call_method" and target == "transpose" or \
+                    node.op == "call_function" and target is torch.transpose:
+                d0, d1 = node.args[1] % fv.dim(), node.args[2] % fv.dim()
+                c = fsrc[0]
+                c = d1 if c == d0 else d0 if c == d1 else c
+                self.chan[node.name] = (c, fsrc[1])
+                continue
+            # Channel-preserving by shape: same rank and same channel size (BN, activations,
+            # pooling, dropout, interpolation, …).
+            if v.dim() == fv.dim() and v.shape[fsrc[0]] == fv.shape[fsrc[0]]:
+                self.chan[node.name] = fsrc
+
+    def sets(self, members: Optional[Iterable[str]] = None) -> List[Set[str]]:
+        names = list(dict.fromkeys(self.layers if members is None else members))
+        groups: Dict[str, Set[str]] = {}
+        for n in names:
+            groups.setdefault(self.uf.find(n), set()).add(n)
+        return list(groups.values())
+
+
+class ChannelDependency:
+    """Sets of layers whose output channels are coupled (NNI ``ChannelDependency``).
+
+    ``prune_type='Filter'`` (NNI's default) considers convolution layers, so resnet18 gives
+    its 12 sets; ``prune_type='All'`` also includes Linear and Embedding layers.
+    """
+
+    def __init__(self, model: nn.Module, dummy_input: Any, traced_model=None, prune_type: str = "Filter"):
+        if prune_type not in ("Filter", "All"):
+            raise ValueError(f"prune_type must be 'Filter' or 'All', got {prune_type!r}")
+        self.model, self.dummy_input, self.prune_type = model, dummy_input, prune_type
+        self.trace = _trace(model, dummy_input, traced_model)
+        self.dependency_sets: List[Set[str]] = []
+        self.build_dependency()
+
+    def build_dependency(self) -> List[Set[str]]:
+        types = CONV_TYPES if self.prune_type == "Filter" else PRUNABLE_TYPES
+        self.flow = _ChannelFlow(self.model, self.trace, types)
+        self.dependency_sets = self.flow.sets()
+        self.dependency = {n: s for s in self.dependency_sets for n in s}
+        return self.dependency_sets
+
+    def export(self, filepath: str) -> None:
+        """CSV: ``Dependency Set,Convolutional Layers`` then ``Set i,layer,layer,…``."""
+        with open(filepath, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["Dependency Set", "Convolutional Layers"])
+            for i, s in enumerate(self.dependency_sets, 1):
+                w.writerow([f"Set {i}"] + sorted(s))
+
+
+class GroupDependency:
+    """``{conv_name: min divisor}``: how many equal groups its filters must be pruned in.
+
+    A conv with ``groups=g`` must prune its filters evenly over its ``g`` groups, and so must
+    every layer feeding its input (its input channels are split into ``g`` groups); the
+    divisor is the lcm of all such constraints (conv1 with groups=2 feeding conv2 with
+    groups=4 gives conv1 → 4).
+    """
+
+    def __init__(self, model: nn.Module, dummy_input: Any, traced_model=None):
+        self.model, self.dummy_input = model, dummy_input
+        self.trace = _trace(model, dummy_input, traced_model)
+        self.dependency: Dict[str, int] = {}
+        self.build_dependency()
+
+    def build_dependency(self) -> Dict[str, int]:
+        flow = _ChannelFlow(self.model, self.trace, CONV_TYPES)
+        constraints: Dict[str, List[int]] = {n: [] for n in flow.layers}
+        for name in flow.layers:
+            m = self.model.get_submodule(name)
+            g = getattr(m, "groups", 1)
+            if g > 1:
+                constraints.setdefault(name, []).append(g)
+                for parent in flow.layer_input_sources.get(name, ()):
+                    constraints.setdefault(parent, []).append(g)
+        self.dependency = {n: (math.lcm(*c) if c else 1) for n, c in constraints.items()}
+        return self.dependency
+
+    @property
+    def dependency_sets(self) -> Dict[str, int]:
+        return self.dependency
+
+    def export(self, filepath: str) -> None:
+        with open(filepath, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["Conv layer", "Groups"])
+            for name, g in self.dependency.items():
+                w.writerow([name, g])
+
+
+def channel_groups(model: nn.Module, dummy_input: Any, traced_model=None) -> List[Set[str]]:
+    """Coupled sets over Conv, ConvTranspose, Linear and Embedding layers."""
+    return ChannelDependency(model, dummy_input, traced_model, prune_type="All").dependency_sets
+
+
+def not_safe_to_prune(model: nn.Module, dummy_input: Any, traced_model=None) -> List[str]:
+    """Layers whose output channels reach a ``view``/``reshape`` with a hard-coded size.
+
+    Pruning them changes the tensor size the reshape expects; exclude them from the
+    config_list (NNI: ``not_safe_to_prune``).
+    """
+    trace = _trace(model, dummy_input, traced_model)
+    flow = _ChannelFlow(model, trace, PRUNABLE_TYPES)
+    return sorted(flow.unsafe)
+
+
+def _select(model: nn.Module, config: Mapping[str, Any], index: int) -> List[str]:
+    try:
+        from nniray.compression.base.config import select_modules
+    except ImportError:  # pragma: no cover - the compression core is absent
+        select_modules = None
+    default = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+               "Linear", "Embedding"]
+    if select_modules is not None:
+        return list(select_modules(model, config, index, default_op_types=default))
+    op_types = [t for t in config.get("op_types", [])]
+    if "default" in op_types:
+        op_types = default
+    names = config.get("op_names")
+    return [n for n, m in model.named_modules() if n and (names is None or n in names)
+            and (not op_types or type(m).__name__ in op_types)]
+
+
+def auto_set_denpendency_group_ids(model: nn.Module, config_list: Sequence[Mapping[str, Any]],
+                                   dummy_input: Any, traced_model=None) -> List[Dict[str, Any]]:
+    """Return a new config_list where channel-coupled layers share a ``dependency_group_id``.
+
+    Every selected Conv/ConvTranspose/Linear/Embedding layer that belongs to a coupled set
+    (size > 1) gets its own config ``{'op_names': [name], ..., 'dependency_group_id': k}``;
+    the other layers keep their original config (minus those names).  All members of a group
+    get the smallest ``sparse_ratio`` among them, because NNI requires equal ratios in a
+    dependency group.  ``exclude`` configs and the legacy format are handled by translating
+    first.  The input list is not modified.
+    """
+    if not isinstance(config_list, (list, tuple)):
+        raise TypeError(f"config_list must be a list of dicts, got {type(config_list).__name__}")
+    config_list = [dict(c) for c in config_list]
+    sets = channel_groups(model, dummy_input, traced_model)
+    coupled = {n: i for i, s in enumerate(sets) if len(s) > 1 for n in s}
+    owner: Dict[str, int] = {}
+    for idx, config in enumerate(config_list):
+        if config.get("exclude"):
+            continue
+        for name in _select(model, config, idx):
+            if isinstance(model.get_submodule(name), PRUNABLE_TYPES):
+                owner[name] = idx  # a later config overrides an earlier one
+    group_members: Dict[int, List[str]] = {}
+    for name, idx in owner.items():
+        if name in coupled:
+            group_members.setdefault(coupled[name], []).append(name)
+
+    def ratio(cfg):
+        r = cfg.get("sparse_ratio", cfg.get("sparsity", cfg.get("sparsity_per_layer")))
+        if r is None and isinstance(cfg.get("target_settings"), dict):
+            r = cfg["target_settings"].get("weight", {}).get("sparse_ratio")
+        return r
+
+    new_list: List[Dict[str, Any]] = []
+    split_names = {n for members in group_members.values() if len(members) > 1 for n in members}
+    for idx, config in enumerate(config_list):
+        cfg = copy.deepcopy(dict(config))
+        mine = [n for n, i in owner.items() if i == idx and n in split_names]
+        if mine:
+            excl = list(cfg.get("exclude_op_names", [])) + mine
+            cfg["exclude_op_names"] = excl
+        new_list.append(cfg)
+    for gid, (set_idx, members) in enumerate(sorted(group_members.items())):
+        if len(members) < 2:
+            continue
+        ratios = [ratio(config_list[owner[n]]) for n in members]
+        ratios = [r for r in ratios if r is not None]
+        shared = min(ratios) if ratios else None
+        for name in sorted(members):
+            base = copy.deepcopy(dict(config_list[owner[name]]))
+            for k in ("op_names", "op_names_re", "op_types", "exclude_op_names", "exclude_op_types",
+                      "exclude_op_names_re", "op_partial_names"):
+                base.pop(k, None)
+            base["op_names"] = [name]
+            if shared is not None:
+                if "sparse_ratio" in base or "target_settings" not in base:
+                    base["sparse_ratio"] = shared
+                if isinstance(base.get("target_settings"), dict) and "weight" in base["target_settings"] \
+                        and "sparse_ratio" in base["target_settings"]["weight"]:
+                    base["target_settings"]["weight"]["sparse_ratio"] = shared
+            base["dependency_group_id"] = gid
+            new_list.append(base)
+    return new_list
+
+
+# Correct spelling; NNI's public name is the misspelled one above.
+auto_set_dependency_group_ids = auto_set_denpendency_group_ids
