@@ -13,6 +13,10 @@ result routes back to its bracket and round.  A config keeps its number ``k`` wh
 One execution of Hyperband runs the ``s_max + 1`` brackets once (the budget ``(s_max+1)B`` of the
 API doc); when every bracket is finished the advisor answers requests with ``NoMoreTrialJobs``.
 While it waits for a round to finish it sends nothing: the runtime asks again when a trial ends.
+
+Multi-phase trials are served as in NNI: a ``REQUEST_PARAMETER`` metric ends the trial's current
+configuration and the next one is sent with ``SendTrialJobParameter`` (at once, or as soon as one
+is available; such requests are served before new trials).
 """
 from __future__ import annotations
 
@@ -204,6 +208,10 @@ class SuccessiveHalvingAdvisor(MsgDispatcherBase):
         self._owner: dict[str, tuple[Bracket, int]] = {}  # parameter id -> (bracket, round)
         self._pending: list[tuple[str, dict]] = []  # configs ready to run, oldest first
         self._k = 0
+        # Multi-phase trials: the configuration each trial job runs now, and the requests for a
+        # next configuration that had to wait for one.
+        self._job_pid: dict[Any, str] = {}
+        self._unsatisfied: list[dict] = []
 
     # -- protocol ---------------------------------------------------------------------------
     def handle_initialize(self, data: Any) -> None:
@@ -220,6 +228,7 @@ class SuccessiveHalvingAdvisor(MsgDispatcherBase):
         return space
 
     def handle_request_trial_jobs(self, data: int) -> None:
+        self._serve_unsatisfied()
         sent = 0
         for _ in range(int(data)):
             job = self._next_job()
@@ -236,13 +245,15 @@ class SuccessiveHalvingAdvisor(MsgDispatcherBase):
     def handle_report_metric_data(self, data: dict) -> None:
         mtype = data.get("type")
         if mtype == MetricType.REQUEST_PARAMETER:
-            raise ValueError(f"{self.advisor_name} in nniray does not support multi-phase trials "
-                             "(REQUEST_PARAMETER); run one configuration per trial")
+            self._handle_request_parameter(data)
+            return
         if mtype not in (MetricType.FINAL, MetricType.PERIODICAL):
-            raise ValueError(f"metric type must be FINAL or PERIODICAL, got {mtype!r}")
+            raise ValueError(f"metric type must be FINAL, PERIODICAL or REQUEST_PARAMETER, got {mtype!r}")
         pid = str(data.get("parameter_id"))
         if pid not in self._owner:
             return  # a customized trial or one from another experiment: not ours to rank
+        if data.get("trial_job_id") is not None:
+            self._job_pid[data["trial_job_id"]] = pid
         bracket, i = self._owner[pid]
         value = extract_scalar_reward(decode_value(data["value"]))
         # FINAL and PERIODICAL sequences are independent: a final result always wins.
@@ -253,14 +264,45 @@ class SuccessiveHalvingAdvisor(MsgDispatcherBase):
     def handle_trial_end(self, data: dict) -> None:
         hyper = data.get("hyper_params")
         pid = decode_value(hyper).get("parameter_id") if hyper is not None else data.get("parameter_id")
-        pid = str(pid)
+        # A multi-phase trial ends the configuration it runs now, not the one it started with.
+        pid = self._job_pid.pop(data.get("trial_job_id"), str(pid))
+        self._unsatisfied = [u for u in self._unsatisfied if u["trial_job_id"] != data.get("trial_job_id")]
+        self._end_config(pid, data.get("event"))
+        self._serve_unsatisfied()
+
+    def _end_config(self, pid: str, event: Any) -> None:
         if pid not in self._owner:
             return
         bracket, i = self._owner[pid]
         if pid in bracket.rounds[i].ended:
             return  # a repeated end event must not count twice
-        self._on_trial_end(bracket, i, pid, data.get("event"))
+        self._on_trial_end(bracket, i, pid, event)
         self._add_pending(bracket, i + 1, bracket.trial_end(i, pid))
+
+    def _handle_request_parameter(self, data: dict) -> None:
+        """Multi-phase: the trial finished its configuration and asks for the next one."""
+        job_id = data.get("trial_job_id")
+        if job_id is None:
+            raise ValueError("a REQUEST_PARAMETER metric needs the trial_job_id of the asking trial")
+        current = self._job_pid.pop(job_id, None) or (str(data["parameter_id"]) if data.get("parameter_id") is not None
+                                                      else None)
+        if current is not None:
+            self._end_config(current, "REQUEST_PARAMETER")
+        self._unsatisfied.append({"trial_job_id": job_id, "parameter_index": data.get("parameter_index")})
+        self._serve_unsatisfied()
+
+    def _serve_unsatisfied(self) -> None:
+        """Give waiting multi-phase trials their next configuration before any new trial."""
+        while self._unsatisfied:
+            job = self._next_job()
+            if job is None:
+                return
+            request = self._unsatisfied.pop(0)
+            pid, params = job
+            self._job_pid[request["trial_job_id"]] = pid
+            self.send(CommandType.SendTrialJobParameter, nniray.dump(
+                {"parameter_id": pid, "parameter_source": "algorithm", "parameters": params,
+                 "trial_job_id": request["trial_job_id"], "parameter_index": request["parameter_index"]}))
 
     def handle_import_data(self, data: list) -> None:
         """As NNI: Hyperband does not rebuild bracket state from imported trials."""

@@ -296,3 +296,33 @@ def test_registry_builds_it():
     from nniray.strategies.registry import create_algorithm
     adv = create_algorithm("advisor", "Hyperband", {"R": 27, "eta": 3, "optimize_mode": "minimize"})
     assert isinstance(adv, Hyperband) and adv.s_max == 3 and math.isclose(adv.R, 27)
+
+
+def test_multi_phase_trial_runs_configs_one_after_another():
+    hb = Hyperband(R=3, eta=3, seed=0)  # bracket 1: 3 configs at 1 -> 1 at 3; bracket 0: 2 at 3
+    hb.handle_initialize(SPACE)
+    hb.drain()
+    hb.handle_request_trial_jobs(1)
+    (cmd, data), = hb.drain()
+    assert cmd == CommandType.NewTrialJob
+    first = nniray.load(data)
+    current, seen, index = first, [first["parameter_id"]], 0
+    while True:
+        hb.handle_report_metric_data({"parameter_id": current["parameter_id"], "trial_job_id": "T", "sequence": 0,
+                                      "type": MetricType.FINAL, "value": nniray.dump(current["parameters"]["x"])})
+        index += 1
+        hb.handle_report_metric_data({"parameter_id": current["parameter_id"], "trial_job_id": "T",
+                                      "type": MetricType.REQUEST_PARAMETER, "parameter_index": index, "value": ""})
+        out = hb.drain()
+        if not out:
+            break
+        (cmd, data), = out
+        assert cmd == CommandType.SendTrialJobParameter
+        current = nniray.load(data)
+        assert current["trial_job_id"] == "T" and current["parameter_index"] == index
+        seen.append(current["parameter_id"])
+    assert [p.rsplit("_", 1)[0] for p in seen] == ["1_0", "1_0", "1_0", "1_1", "0_0", "0_0"]
+    hb.handle_trial_end({"trial_job_id": "T", "event": "SUCCEEDED", "hyper_params": nniray.dump(first)})
+    assert hb.is_done() and hb._unsatisfied == []
+    hb.handle_request_trial_jobs(1)
+    assert [c for c, _ in hb.drain()] == [CommandType.NoMoreTrialJobs]
