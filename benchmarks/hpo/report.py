@@ -101,7 +101,7 @@ def markdown(agg: dict, contenders: list[str], problems: list[str], timings: dic
              "optimizer found in this run (ML tasks). Cells: **mean** / median regret over seeds. "
              "Mean rank: per problem, rank of mean regret (1 = best), averaged over problems.\n")
     ranked = sorted([c for c in contenders if c in agg["mean_rank"]], key=lambda c: agg["mean_rank"][c])
-    head = "| optimizer | mean rank | " + " | ".join(problems) + " | median time / suggestion (≤100 obs, runs) |"
+    head = "| optimizer | mean rank | " + " | ".join(problems) + " | median CPU time / suggestion (≤100 obs, runs) |"
     L.append(head)
     L.append("|" + "---|" * (len(problems) + 3))
     for c in ranked:
@@ -140,7 +140,8 @@ def markdown(agg: dict, contenders: list[str], problems: list[str], timings: dic
     if timings:
         sizes = sorted({n for (_, n) in timings})
         L.append("## Time per suggestion with N observations loaded\n")
-        L.append("Hartmann-6; N random observations loaded through the optimizer's own "
+        L.append("Process CPU time (the machine is shared: wall time is inflated by others' load). "
+                 "Hartmann-6; N random observations loaded through the optimizer's own "
                  "`import_data`/add-trial call, then the median of the next ask+tell steps "
                  "(one process each, timeout shown as `>`).\n")
         L.append("| optimizer | " + " | ".join(f"N={n}" for n in sizes) + " |")

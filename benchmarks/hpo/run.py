@@ -39,7 +39,7 @@ def _parse(argv=None):
     ap.add_argument("--contenders", nargs="*", help="names as in the table (default: all)")
     ap.add_argument("--problems", nargs="*", choices=list(PROBLEMS), help="default: all")
     ap.add_argument("--cap-s", type=float, default=45.0,
-                    help="per-run cap on the optimizer's own time (s); past it the rest is random (flagged †)")
+                    help="per-run cap on the optimizer's own CPU time (s); past it the rest is random (flagged †)")
     ap.add_argument("--timing-sizes", type=int, nargs="*", default=[100, 300, 1000])
     ap.add_argument("--timing-timeout", type=float, default=120.0)
     ap.add_argument("--no-timing", action="store_true")
@@ -77,6 +77,11 @@ def main(argv=None) -> int:
     results.parent.mkdir(parents=True, exist_ok=True)
     out = a.out or (None if a.quick else str(ROOT / "docs/benchmarks/hpo.md"))
     t_start = time.time()
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True).stdout.strip()
+    except OSError:
+        head = "?"
 
     # availability, checked on a space of the problem kinds used (a tuner that cannot do a
     # space type errors on that problem instead and is shown as "error" there).
@@ -104,6 +109,7 @@ def main(argv=None) -> int:
             for i, f in enumerate(as_completed(futs)):
                 r = f.result()
                 r.pop("traceback", None) if not r.get("error") else None
+                r["commit"] = head  # which version of the tuners produced this record
                 fh.write(json.dumps(r) + "\n")
                 fh.flush()
                 done[(r["contender"], r["problem"], r["seed"], r["evals"])] = r
