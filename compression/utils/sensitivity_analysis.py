@@ -45,6 +45,14 @@ PRUNE_TYPES = ("l1", "l2", "fpgm", "level", "fine-grained")
 EARLY_STOP_MODES = ("minimize", "maximize", "dropped", "raised")
 
 
+def _refresh_wrappers(model: nn.Module) -> None:
+    """Recompute the masked weights of pruner-wrapped modules after their originals changed."""
+    for m in model.modules():
+        wrapper = getattr(m, "_nniray_wrapper", None)
+        if wrapper is not None and wrapper.is_wrapped:
+            wrapper._refresh_params()
+
+
 def _mask(weight: torch.Tensor, sparsity: float, prune_type: str) -> torch.Tensor:
     from nniray.compression.pruning._advanced.masks import weight_mask
     algo = "level" if prune_type in ("level", "fine-grained") else prune_type
@@ -116,12 +124,20 @@ class SensitivityAnalysis:
 
     def _prune_layer(self, name: str, sparsity: float) -> None:
         module = self.target_layer[name]
+        wrapper = getattr(module, "_nniray_wrapper", None)
+        # a model wrapped by a pruner computes with ``<name>_orig * mask``: prune the original,
+        # ranking by the weight the model actually uses (already masked entries rank lowest)
+        originals = wrapper.original_params if wrapper is not None and wrapper.is_wrapped else {}
+        weight = originals.get("weight", module.weight)
+        bias = originals.get("bias", module.bias)
+        effective = weight.detach() * getattr(module, "weight_mask", 1.0) if originals else weight.detach()
         with torch.no_grad():
-            mask = _mask(module.weight, sparsity, self.prune_type)
-            module.weight.mul_(mask.to(module.weight.dtype))
-            if module.bias is not None and self.prune_type not in ("level", "fine-grained"):
+            mask = _mask(effective, sparsity, self.prune_type)
+            weight.mul_(mask.to(weight.dtype))
+            if bias is not None and self.prune_type not in ("level", "fine-grained"):
                 # a removed filter takes its bias with it
-                module.bias.mul_(mask.reshape(mask.shape[0], -1)[:, 0].to(module.bias.dtype))
+                bias.mul_(mask.reshape(mask.shape[0], -1)[:, 0].to(bias.dtype))
+        _refresh_wrappers(self.model)
 
     def analysis(self, val_args: Optional[Sequence[Any]] = None, val_kwargs: Optional[Dict[str, Any]] = None,
                  specified_layers: Optional[Sequence[str]] = None) -> Dict[str, Dict[float, Any]]:
@@ -141,7 +157,7 @@ class SensitivityAnalysis:
                 for sparsity in self.sparsities:
                     real = (1.0 - self.already_pruned[name]) * sparsity + self.already_pruned[name]
                     # restart from the original weights: sparsities are tested independently
-                    self.model.load_state_dict(self.ori_state_dict)
+                    self._load(self.ori_state_dict)
                     self._prune_layer(name, real)
                     metric = self.val_func(*val_args, **val_kwargs)
                     _logger.info("Layer: %s Sparsity: %.2f Validation Metric: %.4f", name, real, metric)
@@ -149,8 +165,12 @@ class SensitivityAnalysis:
                     if self._need_to_stop(self.ori_metric, metric):
                         break
         finally:
-            self.model.load_state_dict(self.ori_state_dict)
+            self._load(self.ori_state_dict)
         return self.sensitivities
+
+    def _load(self, state_dict) -> None:
+        self.model.load_state_dict(state_dict)
+        _refresh_wrappers(self.model)
 
     def export(self, filepath) -> None:
         """CSV: header ``layername,<sparsities>``, then one row per analysed layer."""
@@ -169,7 +189,7 @@ class SensitivityAnalysis:
     def load_state_dict(self, state_dict: Dict[str, torch.Tensor]) -> None:
         """Use ``state_dict`` as the weights the analysis starts from (and load it)."""
         self.ori_state_dict = copy.deepcopy(state_dict)
-        self.model.load_state_dict(self.ori_state_dict)
+        self._load(self.ori_state_dict)
 
 
 def load_sensitivity_csv(filepath) -> Dict[str, Dict[float, float]]:
