@@ -8,6 +8,7 @@ compressor then calls, in order: ``bind_model(model)``, any of ``patch_loss``,
 from __future__ import annotations
 
 import logging
+import types
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -99,7 +100,7 @@ class Evaluator:
             return
         original = optimizer.step
 
-        def step(closure: Optional[Callable[[], Any]] = None, *args: Any, **kwargs: Any) -> Any:
+        def step(opt: Any, closure: Optional[Callable[[], Any]] = None, *args: Any, **kwargs: Any) -> Any:
             loss = None
             if closure is not None:
                 with torch.enable_grad():
@@ -109,7 +110,8 @@ class Evaluator:
             self._run_after_step()
             return loss if closure is not None else result
 
-        optimizer.step = step  # type: ignore[method-assign]
+        # a bound method: LR schedulers wrap ``optimizer.step`` and read its ``__func__``
+        optimizer.step = types.MethodType(step, optimizer)  # type: ignore[method-assign]
         optimizer._nniray_step_patched = True  # type: ignore[attr-defined]
 
     # ---- running --------------------------------------------------------------------------

@@ -1,5 +1,11 @@
+import os
+import sys
+
 import pytest
 import torch
+
+# importlib import mode puts no test folder on sys.path; the shared helpers live next to this file.
+sys.path.insert(0, os.path.dirname(__file__))
 
 
 @pytest.fixture(autouse=True)
