@@ -33,20 +33,33 @@ def rosenbrock(*x):
     return float(np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
 
 
+def mixed(x1, x2, act, lr):
+    """Branin over a quantized x1 and integer x2, plus a categorical offset and a log-scale
+    term: exercises the discrete, categorical and log encodings (optimum 0.397887)."""
+    return branin(x1, x2) + {"a": 0.0, "b": 1.0, "c": 5.0}[act] + (math.log10(lr) + 3) ** 2
+
+
+MIXED_SPACE = {"x1": {"_type": "quniform", "_value": [-5, 10, 0.05]}, "x2": {"_type": "randint", "_value": [0, 16]},
+               "act": {"_type": "choice", "_value": ["c", "b", "a"]}, "lr": {"_type": "loguniform", "_value": [1e-5, 1e-1]}}
+
 FUNCS = {
     "branin": (branin, [(-5, 10), (0, 15)], 0.397887),
     "hartmann6": (hartmann6, [(0, 1)] * 6, -3.32237),
     "rosenbrock4": (rosenbrock, [(-5, 10)] * 4, 0.0),
+    "mixed": (mixed, None, 0.397887),
 }
 
 
 def run_nniray(tuner_cls, kwargs, func, bounds, evals, seed):
     t = tuner_cls(optimize_mode="minimize", seed=seed, **kwargs)
-    t.update_search_space({f"x{i}": {"_type": "uniform", "_value": list(b)} for i, b in enumerate(bounds)})
+    if bounds is None:
+        t.update_search_space(MIXED_SPACE)
+    else:
+        t.update_search_space({f"x{i}": {"_type": "uniform", "_value": list(b)} for i, b in enumerate(bounds)})
     best = math.inf
     for i in range(evals):
         p = t.generate_parameters(i)
-        y = func(*[p[f"x{j}"] for j in range(len(bounds))])
+        y = func(**p) if bounds is None else func(*[p[f"x{j}"] for j in range(len(bounds))])
         t.receive_trial_result(i, p, y)
         t.trial_end(i, True)
         best = min(best, y)
@@ -57,7 +70,12 @@ def run_optuna(kwargs, func, bounds, evals, seed):
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed, **kwargs))
-    study.optimize(lambda tr: func(*[tr.suggest_float(f"x{i}", *b) for i, b in enumerate(bounds)]), n_trials=evals)
+    def objective(tr):
+        if bounds is None:
+            return func(tr.suggest_float("x1", -5, 10, step=0.05), tr.suggest_int("x2", 0, 15),
+                        tr.suggest_categorical("act", ["c", "b", "a"]), tr.suggest_float("lr", 1e-5, 1e-1, log=True))
+        return func(*[tr.suggest_float(f"x{i}", *b) for i, b in enumerate(bounds)])
+    study.optimize(objective, n_trials=evals)
     return study.best_value
 
 
@@ -65,7 +83,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--evals", type=int, default=60)
     ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--funcs", default="branin,hartmann6,rosenbrock4")
+    ap.add_argument("--funcs", default="branin,hartmann6,rosenbrock4,mixed")
     ap.add_argument("--only", default="")
     ap.add_argument("--tpe-args", default="", help="python dict literal for TpeTuner tpe_args")
     args = ap.parse_args()

@@ -37,6 +37,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--obs", default="100,1000")
     ap.add_argument("--reps", type=int, default=200)
+    ap.add_argument("--compare", action="store_true", help="also time hyperopt's and Optuna's TPE")
     args = ap.parse_args()
     obs_list = [int(x) for x in args.obs.split(",")]
     print("| tuner | " + " | ".join(f"{n} observations" for n in obs_list) + " |")
@@ -69,6 +70,55 @@ def main() -> None:
                 pid += 1
             cells.append(f"{statistics.median(times) * 1e3:.3f} ms")
         print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
+    if args.compare:
+        print(f"| hyperopt {hyperopt_version()} tpe.suggest | " + " | ".join(f"{hyperopt_time(n) * 1e3:.3f} ms" for n in obs_list) + " |")
+        print(f"| Optuna {optuna_version()} TPESampler (default) | " + " | ".join(f"{optuna_time(n) * 1e3:.3f} ms" for n in obs_list) + " |")
+
+
+def hyperopt_version():
+    import hyperopt
+    return hyperopt.__version__
+
+
+def optuna_version():
+    import optuna
+    return optuna.__version__
+
+
+def hyperopt_time(n: int, reps: int = 10) -> float:
+    """Seconds per TPE suggestion after n random trials (objective cost excluded)."""
+    import numpy as np
+    from hyperopt import Trials, fmin, hp, rand, tpe
+    space = {"u": hp.uniform("u", 0, 1), "lr": hp.loguniform("lr", np.log(1e-5), np.log(1e-1)),
+             "q": hp.quniform("q", 0, 100, 5), "n": hp.randint("n", 1, 50),
+             "act": hp.choice("act", ["relu", "tanh", "gelu", "silu"]), "z": hp.normal("z", 0, 1)}
+    trials = Trials()
+    rng = np.random.default_rng(0)
+    fmin(lambda p: float(rng.random()), space, algo=rand.suggest, max_evals=n, trials=trials,
+         rstate=np.random.default_rng(0), show_progressbar=False)
+    t0 = time.perf_counter()
+    fmin(lambda p: float(rng.random()), space, algo=tpe.suggest, max_evals=n + reps, trials=trials,
+         rstate=np.random.default_rng(1), show_progressbar=False)
+    return (time.perf_counter() - t0) / reps
+
+
+def optuna_time(n: int, reps: int = 10) -> float:
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    import numpy as np
+    rng = np.random.default_rng(0)
+
+    def objective(tr):
+        tr.suggest_float("u", 0, 1), tr.suggest_float("lr", 1e-5, 1e-1, log=True)
+        tr.suggest_float("q", 0, 100, step=5), tr.suggest_int("n", 1, 49)
+        tr.suggest_categorical("act", ["relu", "tanh", "gelu", "silu"]), tr.suggest_float("z", -3, 3)
+        return float(rng.random())
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(objective, n_trials=n)
+    study.sampler = optuna.samplers.TPESampler(seed=1, n_startup_trials=0)
+    t0 = time.perf_counter()
+    study.optimize(objective, n_trials=reps)
+    return (time.perf_counter() - t0) / reps
 
 
 if __name__ == "__main__":

@@ -154,11 +154,14 @@ class CoreTuner(Tuner):
         if flat is None or parameters is not None:
             try:
                 flat = space.flatten(parameters)
-            except SearchSpaceError:
-                if flat is None:
-                    raise
-        if not self._fits(flat):
-            raise SearchSpaceError(f"{self.algorithm_name}: parameters {parameters!r} are outside the search space")
+            except (SearchSpaceError, TypeError, AttributeError):
+                flat = None
+        if flat is None or not self._fits(flat):
+            # e.g. a trial started before a search-space update: not a reason to stop tuning
+            logger.warning("%s: result of parameter id %r ignored: parameters %r do not fit the current "
+                           "search space", self.algorithm_name, parameter_id, parameters)
+            self.trial_end(parameter_id, False)
+            return
         self._observe(parameter_id, flat, reward)
 
     def trial_end(self, parameter_id: Any, success: bool, **kwargs: Any) -> None:

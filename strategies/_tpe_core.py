@@ -208,14 +208,18 @@ class GroupEstimator:
     # -- scoring ------------------------------------------------------------------------------
     def _disc_logp(self, i: int, x: np.ndarray) -> np.ndarray:
         """(size, K) log mass of the bins of candidate values x of numeric dim i (discrete).
-        Distinct candidate values and distinct (mu, sigma) kernels are scored once: on integer
-        or coarse grids most of them repeat."""
+        With many kernels, distinct candidate values and distinct (mu, sigma) kernels are
+        scored once: on integer or coarse grids most of them repeat."""
+        d = self.spec.dims[self.spec.num[i]]
+        if self.n_kernels <= 256:
+            za, zb = d.bins(x)
+            return (_log_mass(za[:, None], zb[:, None], self.mus[None, :, i], self.sigmas[None, :, i])
+                    - self.logZ[None, :, i])
         if i not in self._disc_prep:
-            keys, kinv = np.unique(self.mus[:, i] + 1j * self.sigmas[:, i], return_inverse=True)
-            first = np.unique(kinv, return_index=True)[1]
+            keys, first, kinv = np.unique(self.mus[:, i] + 1j * self.sigmas[:, i], return_index=True,
+                                          return_inverse=True)
             self._disc_prep[i] = (keys.real.copy(), keys.imag.copy(), self.logZ[first, i], kinv.ravel())
         umu, usig, ulogZ, kinv = self._disc_prep[i]
-        d = self.spec.dims[self.spec.num[i]]
         ux, inv = np.unique(x, return_inverse=True)
         za, zb = d.bins(ux)
         table = _log_mass(za[:, None], zb[:, None], umu[None, :], usig[None, :]) - ulogZ[None, :]

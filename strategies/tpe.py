@@ -36,7 +36,7 @@ from ._tpe_core import Dim, GroupEstimator, GroupSpec, default_weights
 TPE_ARGS_DEFAULTS = {
     "n_startup_jobs": 10,
     "n_ei_candidates": 24,
-    "gamma": 0.1,
+    "gamma": 0.2,
     "linear_forgetting": 25,
     "prior_weight": 1.0,
     "multivariate": True,
@@ -82,7 +82,7 @@ class TpeTuner(CoreTuner):
     seed : int, optional
     tpe_args : dict, optional
         Algorithm knobs (NNI 2.7's name): ``n_startup_jobs`` (10), ``n_ei_candidates`` (24),
-        ``gamma`` (0.1: fraction of observations in the good set, at most 25),
+        ``gamma`` (0.2: fraction of observations in the good set, at most 25),
         ``linear_forgetting`` (25), ``prior_weight`` (1.0), ``multivariate`` (True).
     """
 
