@@ -252,7 +252,7 @@ def test_weight_head_scores_and_selection_and_masks():
     for m in (q, k, v):
         with torch.no_grad():
             m.weight.copy_(torch.tensor([[1.0] * 4, [1.0] * 4, [0.1] * 4, [0.1] * 4]))
-    s = weight_head_scores(q, k, v, head_hidden_dim=2, p=1)
+    s = weight_head_scores(q.weight, k.weight, v.weight, head_hidden_dim=2, p=1)
     assert torch.allclose(s, torch.tensor([8.0, 0.8]))
     keep = select_heads({0: s}, {0: 0.5}, global_sort=False)[0]
     assert keep.tolist() == [True, False]
