@@ -48,8 +48,10 @@ def aggregate(records: list[dict], contenders: list[str], problems: list[str]) -
     stats = {}
     for key, cs in curves.items():
         finals = np.array([c[-1] for c in cs])
+        n = max(len(c) for c in cs)  # equal in real runs; pad with the last value otherwise
+        padded = np.stack([np.concatenate([c, np.full(n - len(c), c[-1])]) for c in cs])
         stats[key] = {"mean": float(finals.mean()), "median": float(np.median(finals)), "n": len(cs),
-                      "curve": np.mean(np.stack(cs), axis=0)}
+                      "curve": padded.mean(axis=0)}
     ranks = defaultdict(list)
     from scipy.stats import rankdata
     for p in problems:

@@ -47,6 +47,7 @@ def _parse(argv=None):
     ap.add_argument("--results", default=None, help="JSON-lines file of run records (default under benchmarks/hpo/results)")
     ap.add_argument("--out", default=None, help="markdown output (default docs/benchmarks/hpo.md; --quick: none)")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--timing-only", action="store_true", help="only the N-observation timings (merged into saved ones)")
     return ap.parse_args(argv)
 
 
@@ -100,7 +101,7 @@ def main(argv=None) -> int:
             done[(r["contender"], r["problem"], r["seed"], r["evals"])] = r
     jobs = [(c, p, s) for s in range(a.seeds) for p in problems for c in runnable
             if (c, p, s, a.evals) not in done]
-    if not a.report_only and jobs:
+    if not a.report_only and not a.timing_only and jobs:
         print(f"{len(jobs)} runs to do ({len(done)} already recorded in {results})", flush=True)
         import multiprocessing as mp
         with ProcessPoolExecutor(max_workers=a.workers, mp_context=mp.get_context("spawn")) as ex, \
@@ -123,20 +124,19 @@ def main(argv=None) -> int:
                if c in runnable and p in problems and s < a.seeds and e == a.evals]
     agg = aggregate(records, runnable, problems)
 
+    tpath = results.with_suffix(".timings.json")
     timings: dict = {}
-    if not a.no_timing and not a.report_only:
-        tpath = results.with_suffix(".timings.json")
+    if tpath.exists():
+        timings = {(c, n): v for c, n, v in json.loads(tpath.read_text())}
+    if (not a.no_timing or a.timing_only) and not a.report_only:
         jobs_t = [(c, n) for n in a.timing_sizes for c in runnable]
         with ThreadPoolExecutor(max_workers=a.workers) as ex:
             futs = {ex.submit(_run_timing, c, n, a.timing_timeout): (c, n) for c, n in jobs_t}
             for f in as_completed(futs):
                 timings[futs[f]] = f.result()
                 print(f"timing {futs[f]}: {timings[futs[f]]}", flush=True)
-        tpath.write_text(json.dumps([[c, n, v] for (c, n), v in timings.items()]))
-    elif a.report_only:
-        tpath = results.with_suffix(".timings.json")
-        if tpath.exists():
-            timings = {(c, n): v for c, n, v in json.loads(tpath.read_text())}
+                tpath.write_text(json.dumps([[c, n, v] for (c, n), v in timings.items()]))
+    timings = {k: v for k, v in timings.items() if k[0] in runnable}
 
     cmd = "python -m benchmarks.hpo.run " + " ".join(argv if argv is not None else sys.argv[1:])
     meta = {"seeds": a.seeds, "evals": a.evals, "workers": a.workers,
