@@ -91,7 +91,7 @@ def select_heads(scores: Dict[int, Tensor], ratios: Dict[int, float], global_sor
 
     Already-pruned heads score ``-inf`` so they stay pruned; ties go to the lower head index.
     """
-    scores = {g: s.detach().float().clone() for g, s in scores.items()}
+    scores = {g: s.detach().float().cpu().clone() for g, s in scores.items()}
     if already_pruned:
         for g, keep in already_pruned.items():
             scores[g][~keep] = -float("inf")

@@ -92,7 +92,7 @@ class ADMMState:
         for name, w in self.weights.items():
             w = w.detach()
             if masks is not None:
-                mask = masks[name].to(w.dtype)
+                mask = masks[name].to(device=w.device, dtype=w.dtype)
             else:
                 mask = projection_mask(w + self.U[name], self.sparse_ratios[name], self.granularity)
             self.last_masks[name] = mask
