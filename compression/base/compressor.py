@@ -122,7 +122,8 @@ class Compressor:
             evaluator = compressor.evaluator
         if not compressor._is_wrapped:
             compressor.wrap_model()
-        new = cls(compressor.bound_model, new_config_list, *args, evaluator=evaluator,
+        # every compressor takes (model, config_list, evaluator, *algorithm args)
+        new = cls(compressor.bound_model, new_config_list, evaluator, *args,
                   existed_wrappers=compressor._wrappers, **kwargs)
         compressor._is_wrapped = False  # the wrappers now belong to ``new``
         return new

@@ -151,7 +151,7 @@ class _Unit:
     def __init__(self, keys: List[Key], spaces: List[PruningTargetSpace], metric: torch.Tensor, block_numel: int):
         self.keys = keys
         self.spaces = spaces
-        self.metric = metric.flatten().double()
+        self.metric = metric.detach().flatten().double().cpu()  # masks are built on CPU, moved on update
         self.block_numel = block_numel
         self.n = self.metric.numel()
         self.pruned = torch.zeros(self.n, dtype=torch.bool)

@@ -81,8 +81,7 @@ class ModuleWrapper:
                 ts.mask = masks[name]
         self._refresh_params()
         self._handles.append(module.register_forward_pre_hook(self._pre_hook, with_kwargs=True))
-        if any(ts.type is TargetType.OUTPUT for ts in self.target_spaces.values()):
-            self._handles.append(module.register_forward_hook(self._post_hook))
+        self._handles.append(module.register_forward_hook(self._post_hook))
 
     def unwrap(self) -> None:
         if not self.is_wrapped:
@@ -119,17 +118,23 @@ class ModuleWrapper:
             ts._mask = masks[name]
 
     # ---- forward -----------------------------------------------------------------------
-    def _refresh_params(self) -> None:
-        """Recompute ``module.<param> = apply(orig)`` (after a mask changes, and before forward)."""
+    def _refresh_params(self, in_forward: bool = False) -> None:
+        """Recompute ``module.<param> = apply(orig)``: with autograd right before forward, and as a
+        detached tensor otherwise (after a mask change, after forward), so the module stays
+        deep-copyable and does not keep the last graph alive."""
         for ts in self._param_targets():
-            value = ts.apply(self.original_params[ts.target_name])
-            for cb in ts.forward_callbacks:
-                cb(ts, value)
+            if in_forward:
+                value = ts.apply(self.original_params[ts.target_name])
+                for cb in ts.forward_callbacks:
+                    cb(ts, value)
+            else:
+                with torch.no_grad():
+                    value = ts.apply(self.original_params[ts.target_name]).detach()
             # A plain attribute (not a Parameter): module code reads the masked tensor.
             self.module.__dict__[ts.target_name] = value
 
     def _pre_hook(self, module: torch.nn.Module, args: Tuple[Any, ...], kwargs: Dict[str, Any]):
-        self._refresh_params()
+        self._refresh_params(in_forward=True)
         inputs = [ts for ts in self.target_spaces.values() if ts.type is TargetType.INPUT]
         if not inputs:
             return None
@@ -163,6 +168,11 @@ class ModuleWrapper:
                 output[key] = self._activation(ts, output[key])
             else:
                 raise RuntimeError(f"{ts.where}: cannot find output {key!r} of {self.module_name!r}")
+        # the graph keeps what backward needs; the attribute itself becomes a plain tensor again
+        for ts in self._param_targets():
+            value = self.module.__dict__.get(ts.target_name)
+            if isinstance(value, torch.Tensor) and value.grad_fn is not None:
+                self.module.__dict__[ts.target_name] = value.detach()
         return output
 
     @staticmethod

@@ -257,3 +257,25 @@ def test_magnitude_pruner_rejects_activation_goal():
     pruner.track_forward(torch.randn(2, 4))
     with pytest.raises(SparsityError, match="cannot prune an input/output"):
         pruner.compress()
+
+
+def test_wrapped_model_can_be_deep_copied_after_training_forward():
+    import copy
+    model = ConvBN()
+    L1NormPruner(model, [{"op_names": ["conv1"], "sparse_ratio": 0.5}]).compress()
+    out = model(torch.randn(2, 1, 4, 4)).sum()
+    out.backward()  # the graph is intact although the attribute was detached after forward
+    assert model.conv1.weight_orig.grad is not None
+    twin = copy.deepcopy(model)
+    x = torch.randn(2, 1, 4, 4)
+    assert torch.allclose(twin.eval()(x), model.eval()(x))
+    assert torch.equal(twin.conv1.weight_mask, model.conv1.weight_mask)
+    assert twin.conv1._nniray_wrapper is not model.conv1._nniray_wrapper
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_masks_follow_the_model_device():
+    model = ConvBN().cuda()
+    _, masks = L1NormPruner(model, [{"op_names": ["conv1"], "sparse_ratio": 0.5}]).compress()
+    assert masks["conv1"]["weight"].device.type == "cuda"
+    assert model(torch.randn(2, 1, 4, 4, device="cuda")).device.type == "cuda"

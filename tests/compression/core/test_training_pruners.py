@@ -126,3 +126,16 @@ def test_movement_argument_checks():
     model = SmallCNN()
     with pytest.raises(ValueError, match="0 <= warmup_step < cooldown_begin_step"):
         MovementPruner(model, [{"op_names": ["fc"], "sparse_ratio": 0.5}], make_evaluator(model), 5, 5)
+
+
+def test_taylor_from_compressor_keeps_l1_masks_and_evaluator():
+    from nniray.compression.pruning import L1NormPruner
+    model = SmallCNN()
+    evaluator = make_evaluator(model)
+    first = L1NormPruner(model, [{"op_names": ["conv1"], "sparse_ratio": 0.5}], evaluator)
+    _, m1 = first.compress()
+    second = TaylorPruner.from_compressor(first, [{"op_names": ["conv2"], "sparse_ratio": 0.25}], 2)
+    assert second.evaluator is evaluator and second.training_steps == 2
+    _, m2 = second.compress()
+    assert torch.equal(m2["conv1"]["weight"], m1["conv1"]["weight"])
+    assert m2["conv2"]["bias"].tolist().count(0.0) == 2
