@@ -63,7 +63,8 @@ class TunerHost:
         try:
             out = list(tuner.generate_multiple_parameters(list(parameter_ids)) or [])
         except NoMoreTrialError:
-            out, no_more = [], True
+            # PBT raises this between synchronous steps too; it says so with waiting_for_step.
+            out, no_more = [], not getattr(tuner, "waiting_for_step", False)
         # An empty answer is not the end by itself: PBT returns nothing between synchronous
         # steps.  The controller ends the experiment when an empty answer comes while no trial
         # is running (nothing could change the tuner's mind), or on NoMoreTrialError.

@@ -31,7 +31,7 @@ from ray.exceptions import RayActorError, RayError
 
 from nniray.actors import names
 from nniray.actors.algorithm_host import NotInitialized
-from nniray.storage import FINAL_STATUSES, ExperimentStore
+from nniray.storage import ExperimentStore, FencedError
 from nniray.utils import MetricError, extract_scalar_reward
 
 LIVE_STATUSES = ("INITIALIZED", "RUNNING", "NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL")
@@ -49,6 +49,7 @@ class ExperimentController:
         (self.exp_dir / "trials").mkdir(parents=True, exist_ok=True)
         self.log = _file_logger(f"nniray.controller.{experiment_id}", self.exp_dir / "log" / "nnimanager.log")
         self.store = ExperimentStore(self.exp_dir)
+        self.store.claim()  # from here on, a stale controller of this experiment cannot write
         self.ts = config.get("trainingService") or {"platform": "local"}
         prev = self.store.get_meta("status")
         self.recovering = prev is not None
@@ -302,6 +303,11 @@ class ExperimentController:
                 self._check_done()
         except asyncio.CancelledError:
             pass
+        except FencedError:
+            # Stay idle rather than exit: an exit would make Ray restart this actor, which would
+            # claim the store back from the rightful controller.
+            self.log.warning("another controller took over %s; this one stops acting", self.id)
+            self._stopping = True
         except Exception as e:  # keep the reason in the store and the log
             self.log.exception("controller loop failed")
             self._fail(f"controller loop failed: {e!r}")
@@ -350,7 +356,7 @@ class ExperimentController:
 
     def _dispatch_new(self, hyper_params: dict, runner_index: int) -> None:
         tid = self._new_trial_id()
-        seq = self.next_seq
+        seq = self.next_seq = max(self.next_seq, self.store.max_sequence_id() + 1)
         self.next_seq += 1
         with self.store.transaction():
             self.store.add_trial(tid, seq, hyper_params.get("parameter_id"), hyper_params, status="RUNNING",

@@ -30,7 +30,9 @@ class LocalTrainingService:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         kwargs: dict[str, Any] = dict(namespace=names.NAMESPACE, log_to_driver=False, logging_level="WARNING",
                                       configure_logging=True)
-        if self.address:
+        if self.address == "local":  # always a fresh single-node cluster owned by this driver
+            ray.init(address="local", include_dashboard=False, **kwargs)
+        elif self.address:
             ray.init(address=self.address, **kwargs)
         else:
             ray.init(include_dashboard=False, **kwargs)

@@ -101,6 +101,9 @@ def validate_experiment(cfg: ExperimentConfig) -> dict:
     from nniray.search_space import SearchSpaceError
     from nniray.strategies.registry import AlgorithmError, create_algorithm
     space = cfg.load_search_space()
+    if cfg.assessor is not None and cfg.tuner is not None and cfg.tuner.name in ("PBTTuner", "PBT"):
+        raise ConfigError("assessor: PBTTuner cannot be combined with an assessor (its trials run one step "
+                          "each); remove `assessor`")
     for kind in ("tuner", "assessor", "advisor"):
         algo = getattr(cfg, kind)
         if algo is None:

@@ -52,8 +52,18 @@ TRIAL_FIELDS = ("trial_id", "sequence_id", "parameter_id", "hyper_params", "stat
 FINAL_STATUSES = ("SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED")
 
 
+class FencedError(RuntimeError):
+    """Another controller took over this experiment's store; this one must stop writing."""
+
+
 class ExperimentStore:
-    """Typed access to one experiment's SQLite file."""
+    """Typed access to one experiment's SQLite file.
+
+    A controller calls :meth:`claim` when it starts: from then on every write first checks,
+    inside the same write transaction, that the store's owner token is still its own.  A stale
+    controller (a process of a cluster that is dying, or a duplicate after a restart) gets
+    :class:`FencedError` instead of corrupting the experiment.
+    """
 
     FILENAME = "experiment.db"
 
@@ -77,6 +87,19 @@ class ExperimentStore:
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._depth = 0
+        self._token: str | None = None
+
+    def claim(self) -> str:
+        """Become the only writer of this store (fencing token)."""
+        import uuid
+        token = uuid.uuid4().hex
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("INSERT INTO meta(key, value) VALUES('owner', ?) ON CONFLICT(key) DO UPDATE "
+                             "SET value=excluded.value", (json.dumps(token),))
+            self._db.execute("COMMIT")
+            self._token = token
+        return token
 
     # -- transactions ----------------------------------------------------------------------------
     @contextmanager
@@ -85,6 +108,11 @@ class ExperimentStore:
         with self._lock:
             if self._depth == 0:
                 self._db.execute("BEGIN IMMEDIATE")
+                if self._token is not None:
+                    row = self._db.execute("SELECT value FROM meta WHERE key='owner'").fetchone()
+                    if row is None or json.loads(row[0]) != self._token:
+                        self._db.execute("ROLLBACK")
+                        raise FencedError(f"{self.path}: another controller owns this experiment now")
             self._depth += 1
             try:
                 yield
@@ -100,6 +128,9 @@ class ExperimentStore:
 
     def _exec(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
         with self._lock:
+            if self._token is not None and self._depth == 0 and not sql.lstrip().upper().startswith("SELECT"):
+                with self.transaction():  # a lone write is fenced too
+                    return self._db.execute(sql, args)
             return self._db.execute(sql, args)
 
     def close(self) -> None:
