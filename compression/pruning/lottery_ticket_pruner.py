@@ -9,9 +9,11 @@ survived the previous round (NNI's formula; v1 and v2 use it instead of the pape
 ``compress()`` (θ0) and the optimizers are re-created (by re-binding the evaluator), so the next
 round trains the ticket from θ0 with fresh optimizer and LR-scheduler state.
 
-Masks only grow: weights pruned in a round stay pruned.  ``get_best_result()`` is the round with
-the best ``evaluate()`` score, or the last round when the evaluator has no ``evaluating_func``;
-``compress()`` leaves the model with that round's masks and weights (θ0 when rewinding).
+Masks only grow: weights pruned in a round stay pruned.  ``get_best_result()`` is the last round
+(NNI's "latest" mode for its function-based schedules: the ticket at the requested sparsity), with
+that round's ``evaluate()`` score when the evaluator has an ``evaluating_func``; every round's
+score and ratios are in ``history``.  ``compress()`` leaves the model with the last masks and θ0
+(when rewinding).
 """
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ class LotteryTicketPruner(AdvancedPruner):
     ----------
     model, config_list, evaluator
         The evaluator needs ``training_func``, ``optimizers`` and ``training_step``;
-        ``evaluating_func`` is used to pick the best round when given.
+        ``evaluating_func`` scores each round when given (recorded in ``history``).
     total_iteration
         Number of prune rounds ``n``.
     pruning_algorithm
@@ -87,5 +89,4 @@ class LotteryTicketPruner(AdvancedPruner):
                 self.evaluator.bind_model(self.bound_model)
             ratios = self.current_ratios()
             self.history.append({"iteration": t, "score": score, "sparse_ratios": ratios})
-            self.record(t, score, self.get_masks(), ratios)
-        self.apply_best()
+            self.record(t, score, self.get_masks(), ratios, latest=True)
