@@ -58,3 +58,13 @@ def test_bad_arguments():
         ADMMPruner(model, [{"op_names": ["conv1"], "sparse_ratio": 0.5, "rho": -1}], ev, 2, training_steps=1)
     with pytest.raises(ValueError, match="granularity"):
         ADMMPruner(model, [{"op_names": ["conv1"], "sparse_ratio": 0.5}], ev, 2, training_steps=1, granularity="x")
+
+
+def test_global_group_projection_meets_the_group_total():
+    torch.manual_seed(0)
+    model = ConvNet()
+    pruner = ADMMPruner(model, [{"op_types": ["Conv2d"], "sparse_ratio": 0.5, "global_group_id": 1}],
+                        make_evaluator(model), iterations=2, training_steps=1)
+    _, masks = pruner.compress()
+    pruned = sum(int((masks[k]["weight"] == 0).sum()) for k in ("conv1", "conv2"))
+    assert pruned == int(0.5 * (72 + 1152))

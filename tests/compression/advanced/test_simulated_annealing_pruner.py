@@ -74,3 +74,15 @@ def test_anneal_leaves_masks_as_found():
         best = anneal(pruner, 0.5, AnnealingSchedule(cool_down_rate=0.5), np.random.default_rng(0))
     assert set(best) == {"conv1", "conv2"}
     assert pruner.get_masks() == {}
+
+
+def test_legacy_total_sparsity_is_the_total():
+    torch.manual_seed(0)
+    model = ConvNet()
+    pruner = SimulatedAnnealingPruner(model, [{"op_types": ["Conv2d"], "total_sparsity": 0.6}],
+                                      make_evaluator(model, evaluating_func=lambda m: 1.0), cool_down_rate=0.5)
+    assert pruner.overall_target() == pytest.approx(0.6)
+    pruner.compress()
+    numel = pruner.numels()
+    for h in pruner.history:
+        assert sum(h["sparse_ratios"][k] * numel[k] for k in numel) / sum(numel.values()) == pytest.approx(0.6)

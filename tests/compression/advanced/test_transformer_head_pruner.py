@@ -162,3 +162,29 @@ def test_validation_errors():
     model = TinyTransformer()
     with pytest.raises(ValueError, match="needs an evaluator"):
         TransformerHeadPruner(model, cfg(), head_hidden_dim=2, ranking_criterion="taylorfo")
+
+
+@pytest.mark.slow
+def test_huggingface_bert_groups_found_and_heads_masked():
+    """A tiny randomly initialised BertModel (no download): groups by HF naming, masks by head."""
+    from transformers import BertConfig, BertModel
+    torch.manual_seed(0)
+    cfg_ = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=4, intermediate_size=32,
+                      max_position_embeddings=16)
+    model = BertModel(cfg_)
+    ids = torch.randint(0, 50, (2, 8))
+    ev = make_evaluator(model, data=(ids, torch.zeros(2, dtype=torch.long)),
+                        evaluating_func=lambda m: float(m(ids).last_hidden_state.sum().detach()))
+    pruner = TransformerHeadPruner(model, [{"op_names_re": [r"encoder\.layer\.\d+\.attention\..*"],
+                                            "op_types": ["Linear"], "sparse_ratio": 0.5}], ev, head_hidden_dim=4,
+                                   ranking_criterion="l1_activation")
+    assert pruner.attention_name_groups[0] == ["encoder.layer.0.attention.self.query",
+                                               "encoder.layer.0.attention.self.key",
+                                               "encoder.layer.0.attention.self.value",
+                                               "encoder.layer.0.attention.output.dense"]
+    _, masks = pruner.compress()
+    for layer in range(2):
+        q = masks[f"encoder.layer.{layer}.attention.self.query"]["weight"][:, 0].reshape(4, 4)
+        o = masks[f"encoder.layer.{layer}.attention.output.dense"]["weight"][0].reshape(4, 4)
+        assert int((q[:, 0] == 0).sum()) == 2 and torch.equal(q, o)
+    assert model(ids).last_hidden_state.shape == (2, 8, 16)
