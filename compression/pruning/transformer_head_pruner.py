@@ -20,7 +20,6 @@ evaluator trains ``epochs_per_iteration`` epochs between iterations; pruned head
 """
 from __future__ import annotations
 
-import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch

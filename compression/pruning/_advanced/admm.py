@@ -14,7 +14,7 @@ be generated"): the support of the final ``Z``.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 import torch
 from torch import Tensor

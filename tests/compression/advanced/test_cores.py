@@ -1,5 +1,4 @@
 """Unit tests of the algorithmic cores: masks, annealing, ADMM, DDPG/AMC env, activations, heads."""
-import math
 
 import numpy as np
 import pytest
