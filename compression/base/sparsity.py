@@ -248,6 +248,14 @@ def _local(u: _Unit) -> None:
         u.pruned = u.lowest(_bounded_count(u, below))
 
 
+def _rank(values: torch.Tensor) -> torch.Tensor:
+    """Position of each value in its stable ascending order (the inverse permutation)."""
+    perm = torch.argsort(values, stable=True)
+    rank = torch.empty_like(perm)
+    rank[perm] = torch.arange(perm.numel())
+    return rank
+
+
 def _global(gid: Any, members: List[_Unit]) -> None:
     ratios = {u.spaces[0].sparse_ratio for u in members}
     if len(ratios) != 1 or None in ratios:
@@ -268,21 +276,38 @@ def _global(gid: Any, members: List[_Unit]) -> None:
             u.pruned = u.lowest(count_prune(u.min_ratio, u.n))
             pruned_elems += int(u.pruned.sum()) * u.block_numel
         caps.append(count_prune(u.max_ratio, u.n) if u.max_ratio is not None else u.n)
-    # rank every block of every member by metric per element
+    # Rank every block of every member by metric per element.  A member's blocks appear in this
+    # order in its own ascending order, so its cap means "only its `cap` lowest blocks may go".
     scores = torch.cat([u.metric / u.block_numel for u in members])
     owner = torch.cat([torch.full((u.n,), i, dtype=torch.long) for i, u in enumerate(members)])
     index = torch.cat([torch.arange(u.n) for u in members])
-    counts = [int(u.pruned.sum()) for u in members]
-    for j in torch.argsort(scores, stable=True).tolist():
-        if pruned_elems >= goal:
-            break
-        u_i, b_i = int(owner[j]), int(index[j])
-        u = members[u_i]
-        if u.pruned[b_i] or counts[u_i] >= caps[u_i] or pruned_elems + u.block_numel > goal:
-            continue
-        u.pruned[b_i] = True
-        counts[u_i] += 1
-        pruned_elems += u.block_numel
+    sizes = torch.tensor([u.block_numel for u in members], dtype=torch.long)[owner]
+    rank = torch.cat([_rank(u.metric) for u in members])
+    already = torch.cat([u.pruned for u in members])
+    eligible = (rank < torch.tensor(caps, dtype=torch.long)[owner]) & ~already
+    order = torch.argsort(scores, stable=True)
+    order = order[eligible[order]]
+    budget = goal - pruned_elems
+    csum = torch.cumsum(sizes[order], 0)
+    n_prefix = int((csum <= budget).sum())  # csum is increasing: the fitting blocks form a prefix
+    chosen = [order[:n_prefix]]
+    budget -= int(csum[n_prefix - 1]) if n_prefix else 0
+    rest = order[n_prefix:]
+    rest = rest[sizes[rest] <= budget] if budget > 0 else rest[:0]
+    if rest.numel():
+        # blocks of other (smaller) sizes may still fit after the first one that did not
+        extra = []
+        min_size = int(sizes[rest].min())
+        for j in rest.tolist():
+            if budget < min_size:
+                break
+            if int(sizes[j]) <= budget:
+                extra.append(j)
+                budget -= int(sizes[j])
+        chosen.append(torch.tensor(extra, dtype=torch.long))
+    chosen_t = torch.cat(chosen)
+    for i, u in enumerate(members):
+        u.pruned[index[chosen_t[owner[chosen_t] == i]]] = True
 
 
 def align_masks(spaces: Dict[Key, PruningTargetSpace], masks: Dict[Key, torch.Tensor]) -> Dict[Key, torch.Tensor]:

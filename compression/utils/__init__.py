@@ -2,6 +2,7 @@
 
 * ``count_flops_params(model, x, custom_ops=None, verbose=True, mode='default')``
 * ``export_masks`` / ``load_masks`` / ``apply_masks``: masks to and from disk, and into a model
+* ``compute_sparsity(masks)``: pruned fraction overall and per target
 * ``auto_set_denpendency_group_ids`` (NNI's spelling) and ``auto_set_dependency_group_ids``,
   ``ChannelDependency``, ``GroupDependency``: from :mod:`nniray.compression.speedup.dependency`
 * ``SensitivityAnalysis``: from :mod:`nniray.compression.utils.sensitivity_analysis`
@@ -17,6 +18,7 @@ _LAZY: Dict[str, Tuple[str, str]] = {
     "export_masks": ("nniray.compression.utils.mask_io", "export_masks"),
     "load_masks": ("nniray.compression.utils.mask_io", "load_masks"),
     "apply_masks": ("nniray.compression.utils.mask_io", "apply_masks"),
+    "compute_sparsity": ("nniray.compression.utils.sparsity", "compute_sparsity"),
     "auto_set_denpendency_group_ids": ("nniray.compression.speedup.dependency", "auto_set_denpendency_group_ids"),
     "auto_set_dependency_group_ids": ("nniray.compression.speedup.dependency", "auto_set_dependency_group_ids"),
     "ChannelDependency": ("nniray.compression.speedup.dependency", "ChannelDependency"),

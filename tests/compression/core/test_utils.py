@@ -93,3 +93,11 @@ def test_lazy_reexports_from_speedup_and_sensitivity():
     assert utils.auto_set_dependency_group_ids is not None
     assert utils.ChannelDependency.__name__ == "ChannelDependency"
     assert utils.GroupDependency.__name__ == "GroupDependency"
+
+
+def test_compute_sparsity():
+    from nniray.compression.utils import compute_sparsity
+    overall, per = compute_sparsity({"a": {"weight": torch.tensor([1., 0., 0., 1.]), "bias": torch.tensor([0., 1.])},
+                                     "b": {"weight": torch.zeros(2)}})
+    assert per == {"a": {"weight": 0.5, "bias": 0.5}, "b": {"weight": 1.0}}
+    assert overall == pytest.approx(5 / 8)
