@@ -124,6 +124,36 @@ def test_update_concurrency_and_trialnum(exp):
     assert stats == [{"trialJobStatus": "SUCCEEDED", "trialJobNumber": MAX_TRIALS + 2}]
 
 
+def test_update_duration_and_searchspace(exp, tmp_path):
+    cli, port = exp["cli"], exp["port"]
+    r = cli("update", "duration", "-v", "1h")
+    assert r.returncode == 0, r.stderr
+    assert rest(port, "GET", "/experiment")[1]["params"]["maxExperimentDuration"] == "1h"
+    space = {"x": {"_type": "uniform", "_value": [0.9, 1.0]}, "sleep": {"_type": "choice", "_value": [0.0]}}
+    f = tmp_path / "space.json"
+    f.write_text(json.dumps(space))
+    r = cli("update", "searchspace", "-f", str(f))
+    assert r.returncode == 0, r.stderr
+    assert rest(port, "GET", "/experiment")[1]["params"]["searchSpace"] == space
+    assert cli("update", "trialnum", "-v", str(MAX_TRIALS + 3)).returncode == 0
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        jobs = rest(port, "GET", "/trial-jobs")[1]
+        if len(jobs) == MAX_TRIALS + 3 and jobs[-1]["status"] == "SUCCEEDED":
+            break
+        time.sleep(0.3)
+    assert 0.9 <= json.loads(jobs[-1]["hyperParameters"][0])["parameters"]["x"] <= 1.0
+    f.write_text(json.dumps({"x": {"_type": "uniform", "_value": [1.0, 0.0]}}))
+    r = cli("update", "searchspace", "-f", str(f))
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "low < high" in r.stderr
+    # the same refusal from the tuner, through REST: one clean line, not Ray's remote traceback
+    prof = rest(port, "GET", "/experiment")[1]
+    prof["params"]["searchSpace"] = {"x": {"_type": "uniform", "_value": [1.0, 0.0]}}
+    code, body = rest(port, "PUT", "/experiment?update_type=SEARCH_SPACE", prof)
+    assert code == 400 and "\n" not in body["error"] and "ray::" not in body["error"]
+    assert body["error"].startswith("searchSpace: ") and "low < high" in body["error"]
+
+
 def test_export_matches_trials(exp, tmp_path):
     cli = exp["cli"]
     trials = json.loads(cli("trial", "ls", "--json").stdout)
@@ -178,14 +208,14 @@ def test_stop_then_view(exp):
     assert not pid_alive(pid)
     assert "no experiment running" in cli("experiment", "list").stderr
     # the stopped experiment is still readable
-    assert len(json.loads(cli("trial", "ls", exp["id"], "--json").stdout)) == MAX_TRIALS + 2
+    assert len(json.loads(cli("trial", "ls", exp["id"], "--json").stdout)) == MAX_TRIALS + 3
 
     port = free_port()
     r = cli("view", exp["id"], "--port", str(port))
     assert r.returncode == 0, r.stderr
     assert f"The experiment id is {exp['id']}" in r.stdout
     assert rest(port, "GET", "/check-status")[1] == {"status": "VIEWED", "errors": []}
-    assert len(rest(port, "GET", "/trial-jobs")[1]) == MAX_TRIALS + 2
+    assert len(rest(port, "GET", "/trial-jobs")[1]) == MAX_TRIALS + 3
     code, body = rest(port, "PUT", "/experiment?update_type=TRIAL_CONCURRENCY", {"params": {"trialConcurrency": 2}})
     assert code == 400 and "read-only" in body["error"]
     r = cli("update", "concurrency", exp["id"], "-v", "2")

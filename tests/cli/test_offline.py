@@ -101,6 +101,18 @@ def test_busy_port_is_named(cli, tmp_path):
     assert f"port {port}" in r.stderr and "--port" in r.stderr
 
 
+def test_daemon_names_a_busy_port(cli, stopped):
+    import subprocess
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "nniray.cli.daemon", "view", "--id", "offline1", "--port", str(port)],
+                           env=cli.env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    assert r.stderr.startswith(f"nniray-daemon-error: port {port} is not available") and "--port" in r.stderr
+
+
 def test_stop_and_update_need_a_running_experiment(cli, stopped):
     r = cli("stop")
     assert r.returncode == 1 and "no experiment is running" in r.stderr

@@ -87,3 +87,13 @@ def test_two_experiments_need_an_id_and_star_stops_both(cli, tmp_path):
     assert r.returncode == 0, r.stderr
     assert all(f"Stopping experiment {i}" in r.stdout for i in ids)
     assert all(cli.registry()[i]["pid"] is None for i in ids)
+
+
+def test_a_daemon_startup_failure_is_one_line(cli, tmp_path):
+    # Valid YAML, but no node of this Ray cluster has a GPU: found only once Ray is up.
+    cfg = write_experiment(tmp_path / "gpu", extra="trialGpuNumber: 1\n")
+    r = cli("create", "-c", str(cfg), "-p", str(free_port()))
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ERROR: trialGpuNumber:"), r.stderr
+    assert cli.registry() == {}

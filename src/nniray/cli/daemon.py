@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -183,8 +184,8 @@ class Session:
                 if not isinstance(field_value, dict):
                     raise HttpError(400, f"params.searchSpace must be an object, got {type(field_value).__name__}")
                 self.exp.update_search_space(field_value)
-        except (ConfigError, ExperimentError) as e:
-            raise HttpError(400, str(e)) from None
+        except (ConfigError, ExperimentError, ValueError) as e:
+            raise HttpError(400, clean_error(e)) from None
 
     def import_data(self, data: list[dict]) -> None:
         self._running()
@@ -192,15 +193,34 @@ class Session:
         try:
             self.exp.import_data(data)
         except ExperimentError as e:
-            raise HttpError(400, str(e)) from None
+            raise HttpError(400, clean_error(e)) from None
         except Exception as e:  # the tuner's own refusal, raised in its actor
-            cause = getattr(e, "cause", None)
-            raise HttpError(400, f"the tuner refused the data: {cause or e}") from None
+            raise HttpError(400, f"the tuner refused the data: {clean_error(e)}") from None
 
     def kill_trial(self, trial_id: str) -> None:
         self._running()
         if not self.exp.kill_trial_job(trial_id):
             raise HttpError(400, f"trial {trial_id} is not running")
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def clean_error(e: BaseException) -> str:
+    """One line from an error that crossed Ray (whose text carries the remote traceback): the
+    innermost error's own message, keeping the field prefix the runtime put in front."""
+    cause = getattr(e, "cause", None)
+    if cause is not None and cause is not e:
+        return clean_error(cause)
+    text = _ANSI.sub("", str(e)).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if len(lines) <= 1:
+        return text
+    prefix = lines[0].split(":", 1)[0] if re.match(r"^[A-Za-z_.\[\]0-9]+: ", lines[0]) else ""
+    last = re.sub(r"^[\w.]*(Error|Exception): ", "", lines[-1])
+    if prefix and not last.startswith(prefix) and "ray::" in lines[0]:
+        return f"{prefix}: {last}"
+    return last
 
 
 def _positive_int(v: Any, field: str) -> int:

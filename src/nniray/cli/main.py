@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = args.func(args)
     except CliError as e:
-        print(f"ERROR: {e}", file=sys.stderr)
+        print(f"ERROR: {' '.join(str(e).split())}", file=sys.stderr)  # always one line
         return 1
     except KeyboardInterrupt:
         print("ERROR: interrupted", file=sys.stderr)

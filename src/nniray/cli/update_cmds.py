@@ -31,6 +31,11 @@ def _value(kind: str, args: Any) -> Any:
             raise CliError(f"{path} is not valid JSON ({e})") from None
         if not isinstance(space, dict):
             raise CliError(f"{path} must hold a JSON object (the search space), got {type(space).__name__}")
+        from nniray.search_space import SearchSpaceError, parse
+        try:
+            parse(space)  # the format; the tuner checks what it supports when the daemon applies it
+        except SearchSpaceError as e:
+            raise CliError(f"{path}: {e}") from None
         return space
     raw = args.value
     if kind == "duration":
