@@ -21,8 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nniray.compression.base.compressor import Pruner
 from nniray.compression.base.sparsity import SparsityError
+
+from ._training import TrainingPruner
 
 __all__ = ["ACTIVATIONS", "ActivationStatistics", "apoz_importance", "mean_importance",
            "ActivationAPoZRankPruner", "ActivationMeanRankPruner"]
@@ -99,25 +100,29 @@ def mean_importance(stats: ActivationStatistics, name: str) -> Tensor:
 
 
 
-class _ActivationPruner(Pruner):
+class _ActivationPruner(TrainingPruner):
     """Collects activation statistics of the target layers while the evaluator trains
     ``training_steps`` steps, then masks output channels by importance (C1's mask generation:
-    sparse goals, groups, bounds and bias alignment all apply)."""
+    sparse goals, groups, bounds and bias alignment all apply).
+
+    ``compress(max_steps=None, max_epochs=None)`` follows the other training-aware pruners
+    (Slim, Taylor): masks are generated after ``training_steps`` optimizer steps; with
+    ``max_steps``/``max_epochs`` training goes on with the masks applied.  LinearPruner/AGPPruner
+    can drive these pruners: each update ranks with the activations seen since the last one.
+    """
 
     _default_op_types = ("Conv2d", "Linear")
     _default_granularity = "out_channel"
-    _required_evaluator_parts = ("training_func", "optimizers", "training_step")
-    _one_shot = False
+    _supports_schedule = True
 
     def __init__(self, model: nn.Module, config_list, evaluator, training_steps: int, activation="relu",
                  existed_wrappers=None):
-        if not isinstance(training_steps, int) or isinstance(training_steps, bool) or training_steps < 1:
-            raise ValueError(f"{type(self).__name__}: training_steps must be a positive int, got {training_steps!r}")
-        self.training_steps = training_steps
         self.activation = activation
-        self._stats = ActivationStatistics(activation)
+        self._stats = ActivationStatistics(activation)   # validates ``activation`` before any wrapping
         self._handles = []
-        super().__init__(model, config_list, evaluator, existed_wrappers=existed_wrappers)
+        self._collecting = False
+        self.last_statistics: Optional[ActivationStatistics] = None  # what the last masks were ranked by
+        super().__init__(model, config_list, evaluator, training_steps, existed_wrappers=existed_wrappers)
 
     def _importance(self, name: str) -> Tensor:
         raise NotImplementedError
@@ -125,18 +130,25 @@ class _ActivationPruner(Pruner):
     # collection ---------------------------------------------------------------------------------
     def _fuse_preprocess(self, evaluator) -> None:
         self._stats = ActivationStatistics(self.activation)
+        self._collecting = True
         modules = dict(self.bound_model.named_modules())
         for name in self._target_spaces:
-            module = modules[name]
-            self._handles.append(module.register_forward_hook(
+            self._handles.append(modules[name].register_forward_hook(
                 lambda mod, args, out, name=name: self._collect(name, mod, out)))
 
     def _collect(self, name: str, module: nn.Module, output) -> None:
+        if not self._collecting:
+            return
         if isinstance(output, (tuple, list)):
             output = output[0]
         self._stats.update(name, output, module)
 
+    def _finish_collecting(self) -> None:
+        super()._finish_collecting()
+        self._collecting = False
+
     def _fuse_postprocess(self, evaluator) -> None:
+        self._collecting = False
         for h in self._handles:
             h.remove()
         self._handles = []
@@ -159,27 +171,10 @@ class _ActivationPruner(Pruner):
                                     f"{ts.shape[0]} rows; activation pruners need outputs laid out (N, C, ...) "
                                     f"for convolutions and (..., C) for Linear")
             metrics[key] = importance.reshape([-1] + [1] * (len(ts.shape) - 1))
+        # scheduled use: the next update ranks with the activations seen after this one
+        self.last_statistics = self._stats
+        self._stats = ActivationStatistics(self.activation)
         return metrics
-
-    # compress -----------------------------------------------------------------------------------------
-    def _single_compress(self, max_steps, max_epochs):
-        if max_steps is not None or max_epochs is not None:
-            raise ValueError(f"{type(self).__name__}.compress() takes no max_steps/max_epochs: activations are "
-                             f"collected for training_steps={self.training_steps} steps")
-        already = self.evaluator.model is self.bound_model
-        if not already:
-            self.evaluator.bind_model(self.bound_model)
-        try:
-            self._fuse_preprocess(self.evaluator)
-            try:
-                self.evaluator.train(max_steps=self.training_steps)
-            finally:
-                self._fuse_postprocess(self.evaluator)
-        finally:
-            if not already:
-                self.evaluator.unbind_model()
-        self.update_masks(self.generate_masks())
-        return self.bound_model, self.get_masks()
 
 
 class ActivationAPoZRankPruner(_ActivationPruner):

@@ -65,8 +65,25 @@ def test_collects_exactly_training_steps_forward_passes():
     pruner = ActivationAPoZRankPruner(model, [{"op_names": ["conv1"], "sparse_ratio": 0.25}],
                                       make_evaluator(model, data=data(), lr=0.0, batch=2), training_steps=3)
     pruner.compress()
-    assert pruner._stats.batches["conv1"] == 3
-    assert pruner._stats.counts["conv1"] == 3 * 2 * 4   # 3 batches of 2 samples x 2x2 positions
+    assert pruner.last_statistics.batches["conv1"] == 3
+    assert pruner.last_statistics.counts["conv1"] == 3 * 2 * 4   # 3 batches of 2 samples x 2x2 positions
+
+
+def test_longer_training_keeps_masks_and_agp_can_drive_it():
+    from nniray.compression.pruning import AGPPruner
+    steps = []
+    model = FixedConv()
+    pruner = ActivationAPoZRankPruner(model, [{"op_names": ["conv1"], "sparse_ratio": 0.5}],
+                                      make_evaluator(model, data=data(), lr=0.0, batch=2, steps_log=steps),
+                                      training_steps=2)
+    _, masks = pruner.compress(max_steps=4)        # masks after 2 steps, then 2 more steps with masks
+    assert len(steps) == 4 and pruner.last_statistics.batches["conv1"] == 2
+    assert masks["conv1"]["weight"].flatten().tolist() == [0, 0, 1, 1]
+    model = FixedConv()
+    inner = ActivationAPoZRankPruner(model, [{"op_names": ["conv1"], "sparse_ratio": 0.5}],
+                                     make_evaluator(model, data=data(), lr=0.0, batch=2), training_steps=1)
+    _, masks = AGPPruner(inner, interval_steps=1, total_times=2).compress()
+    assert masks["conv1"]["weight"].flatten().tolist() == [0, 0, 1, 1]
 
 
 def test_bad_arguments():
