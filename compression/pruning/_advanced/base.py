@@ -133,9 +133,21 @@ class AdvancedPruner(Pruner):
         Layers not in ``allocation`` keep their current ratio.  Nothing is applied."""
         saved = {name: dict(ts.setting) for name, ts in self._weights.items()}
         current = self.current_ratios()
+        ratios = {name: float(min(1.0, allocation.get(name, current[name]))) for name in self._weights}
+        # members of a dependency group prune the same channels, so they need one ratio: the
+        # size-weighted mean of theirs keeps the group's total
+        groups: Dict[Any, List[str]] = {}
+        for name, ts in self._weights.items():
+            if ts.dependency_group_id is not None:
+                groups.setdefault(ts.dependency_group_id, []).append(name)
+        numel = self.numels()
+        for members in groups.values():
+            mean = sum(ratios[m] * numel[m] for m in members) / sum(numel[m] for m in members)
+            for m in members:
+                ratios[m] = mean
         try:
             for name, ts in self._weights.items():
-                ts.setting["sparse_ratio"] = float(min(1.0, allocation.get(name, current[name])))
+                ts.setting["sparse_ratio"] = ratios[name]
                 # the allocation is already the distribution: no group re-distributes it
                 ts.setting["global_group_id"] = None
                 ts.setting["min_sparse_ratio"] = None

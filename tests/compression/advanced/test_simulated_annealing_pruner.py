@@ -86,3 +86,27 @@ def test_legacy_total_sparsity_is_the_total():
     numel = pruner.numels()
     for h in pruner.history:
         assert sum(h["sparse_ratios"][k] * numel[k] for k in numel) / sum(numel.values()) == pytest.approx(0.6)
+
+
+def test_dependency_group_members_share_one_ratio():
+    class Twin(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.Conv2d(1, 8, 3, padding=1)
+            self.b = torch.nn.Conv2d(1, 8, 5, padding=2)
+            self.c = torch.nn.Conv2d(8, 16, 3, padding=1)
+            self.fc = torch.nn.Linear(16, 3)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.c(self.a(x) + self.b(x))).mean((2, 3)))
+
+    torch.manual_seed(0)
+    model = Twin()
+    cfg = [{"op_names": ["a", "b"], "sparse_ratio": 0.5, "dependency_group_id": 1},
+           {"op_names": ["c"], "sparse_ratio": 0.5}]
+    pruner = SimulatedAnnealingPruner(model, cfg, make_evaluator(model, evaluating_func=lambda m: 1.0),
+                                      cool_down_rate=0.5, seed=0)
+    _, masks = pruner.compress()
+    rows_a = masks["a"]["weight"].reshape(8, -1).amax(1)
+    rows_b = masks["b"]["weight"].reshape(8, -1).amax(1)
+    assert torch.equal(rows_a, rows_b)      # the same channels in both members
