@@ -160,6 +160,11 @@ class Prober:
             env, _ = self.probe_env(node, masks, sign, grad=False)
             with torch.no_grad():
                 out = self.run_node(node, env)
+            traced = tree_flatten(self.values.get(node.name))[0]
+            for o, t in zip(tree_flatten(out)[0], traced):
+                if isinstance(o, torch.Tensor) and isinstance(t, torch.Tensor) and o.shape != t.shape:
+                    raise ValueError(f"its output shape depends on the input values ({tuple(o.shape)} on "
+                                     f"probe inputs vs {tuple(t.shape)} when traced), so masks cannot be mapped")
             m = tree_map(lambda v: (v != 0).to(torch.float32) if is_float_tensor(v)
                          else (torch.ones(v.shape) if isinstance(v, torch.Tensor) else None), out)
             out_mask = or_struct(out_mask, m)

@@ -60,6 +60,11 @@ def _fmt_target(node: fx.Node, model: nn.Module) -> str:
     return f"{node.op} {node.target}"
 
 
+class _Named:
+    def __init__(self, name: str):
+        self.name = name
+
+
 class ModelSpeedup:
     """Remove pruned channels for real (NNI 3.0 signature).
 
@@ -105,6 +110,7 @@ class ModelSpeedup:
         self.trace: Optional[TraceResult] = None
         self.boxes: Dict[str, Any] = {}
         self.widened: List[str] = []
+        self.aligned: Dict[str, List[int]] = {}
         self.max_abs_diff: Optional[float] = None
 
     # ------------------------------------------------------------------ helpers
@@ -202,6 +208,8 @@ class ModelSpeedup:
             if u is not None:
                 res = u.direct_update(self, n, {i.name: direct.get(i.name) for i in n.all_input_nodes})
             if res is NotImplemented:
+                if n.op == "call_module" and isinstance(self._module(n.target), FOLLOWER_TYPES):
+                    self._align_norm(n, direct)
                 try:
                     res = prober.direct(n, direct)
                 except Exception as e:  # the op cannot run on probe inputs
@@ -216,6 +224,24 @@ class ModelSpeedup:
                         res = res * im
             direct[n.name] = res
         return direct
+
+    def _align_norm(self, node: fx.Node, direct: Dict[str, Any]) -> None:
+        """Mask BatchNorm channels whose input is always zero (NNI 3.0 aligns BN to its conv).
+
+        Without this a pruned filter followed by BN would still emit BN's constant shift, and
+        the pruned model would depend on whether speedup can remove that channel.
+        """
+        module = self._module(node.target)
+        im = direct.get(self._input_leaves(node)[0].name)
+        if not isinstance(im, torch.Tensor) or im.dim() < 2 or getattr(module, "weight", None) is None:
+            return
+        dead = ~(im != 0).any(dim=[d for d in range(im.dim()) if d != 1])
+        if bool(dead.any()):
+            with torch.no_grad():
+                module.weight[dead] = 0
+                if module.bias is not None:
+                    module.bias[dead] = 0
+            self.aligned[node.target] = dead.nonzero().flatten().tolist()
 
     def _channel_project(self, need: torch.Tensor, direct: Optional[torch.Tensor], dim: int) -> torch.Tensor:
         """Keep whole channels along ``dim``: needed by this module AND possibly non-zero."""
@@ -316,7 +342,8 @@ class ModelSpeedup:
                         cdim = -1 if isinstance(module, nn.Linear) else 1
                         r = self._channel_project(r, direct.get(i.name), cdim)
                     elif grouped:
-                        r = self._channel_project(r, None, 1)
+                        # drop zero input channels too, then pad groups back to equal counts
+                        r = self._channel_project(r, direct.get(i.name), 1)
                         ch = r.amax(dim=[d for d in range(r.dim()) if d != 1]).bool()
                         out_box = bl[0][1]
                         out_k = out_box if out_box is not None else torch.ones(module.out_channels, dtype=torch.bool)
@@ -454,6 +481,38 @@ class ModelSpeedup:
                     return "integer values differ"
         return ""
 
+    def _align_elementwise(self, boxes: Dict[str, Any]) -> None:
+        """Element-wise nodes (output and tensor inputs of one shape: BN, activations, same-shape
+        adds…) must keep identical slices on all of them; widen to the union until stable.
+
+        This settles, before verification, e.g. a grouped conv whose groups were padded."""
+        vals = self.trace.values
+        todo = []
+        for n in self.nodes:
+            v = vals.get(n.name)
+            if n.op not in ("call_function", "call_method", "call_module") or not isinstance(v, torch.Tensor):
+                continue
+            if n.op == "call_module":
+                m = self._module(n.target)
+                if any(True for _ in m.parameters(recurse=False)) and not isinstance(m, FOLLOWER_TYPES):
+                    continue
+            ins = [i for i in self._input_leaves(n) if i.op != "get_attr"
+                   and isinstance(vals.get(i.name), torch.Tensor) and vals[i.name].shape == v.shape]
+            if ins and isinstance(boxes.get(n.name), list):
+                todo.append([n.name] + [i.name for i in ins if isinstance(boxes.get(i.name), list)])
+        for _ in range(len(self.nodes) + 1):
+            changed = False
+            for names in todo:
+                u = boxes[names[0]]
+                for nm in names[1:]:
+                    u = union_box(u, boxes[nm])
+                for nm in names:
+                    if self._box_sig(boxes, [_Named(nm)]) != self._box_sig({nm: u}, [_Named(nm)]):
+                        boxes[nm] = list(u)
+                        changed = True
+            if not changed:
+                break
+
     def _widen(self, boxes: Dict[str, Any], node: fx.Node, stage: int) -> None:
         """Widen the boxes around a failing node: stage 0 aligns same-shaped operands, then all."""
         value = self.trace.values.get(node.name)
@@ -481,6 +540,7 @@ class ModelSpeedup:
         prober = Prober(self._run, self.trace.values)
         direct = self._direct_pass(prober)
         boxes = self._indirect_pass(prober, direct)
+        self._align_elementwise(boxes)
         attempts: Dict[str, int] = {}
         for _ in range(200):
             failures, reference, replacements = self._verify_pass(boxes)

@@ -70,7 +70,10 @@ class Replacer:
 
 
 def _param(t: Optional[torch.Tensor]) -> Optional[nn.Parameter]:
-    return None if t is None else nn.Parameter(t.detach().clone(), requires_grad=t.requires_grad)
+    # contiguous: advanced indexing along dim 1 can return permuted strides, and clone()
+    # would keep them, which makes the conv kernels markedly slower.
+    return None if t is None else nn.Parameter(t.detach().clone(memory_format=torch.contiguous_format),
+                                                requires_grad=t.requires_grad)
 
 
 def _conv(module: nn.modules.conv._ConvNd, ctx: ReplaceContext) -> nn.Module:
@@ -139,7 +142,7 @@ def _batchnorm(module: nn.modules.batchnorm._BatchNorm, ctx: ReplaceContext) -> 
             setattr(new, name, _param(getattr(module, name)[out_idx]))
     for name in ("running_mean", "running_var"):
         if getattr(module, name) is not None:
-            new._buffers[name] = getattr(module, name)[out_idx].clone()
+            new._buffers[name] = getattr(module, name)[out_idx].clone(memory_format=torch.contiguous_format)
     return new
 
 

@@ -95,3 +95,58 @@ def randomize_bn(model, seed=0):
                 m.weight.copy_(torch.randn(m.num_features, generator=g) * 0.5 + 1)
                 m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
     return model
+
+
+def masked_copy(model, masks):
+    """The masked model: weights × masks (bias aligned to fully pruned filters), and a
+    BatchNorm fed directly by a masked conv gets that conv's channel mask (NNI 3.0 align)."""
+    import copy
+    from nniray.compression.speedup import concrete_trace
+    ref = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        for name, targets in masks.items():
+            mod = ref.get_submodule(name)
+            for t, m in targets.items():
+                getattr(mod, t).mul_(m)
+            if "bias" not in targets and getattr(mod, "bias", None) is not None and "weight" in targets:
+                mod.bias.mul_((targets["weight"].flatten(1).sum(1) != 0).float())
+    return ref
+
+
+def align_bn(ref, masks, x):
+    """Mask every BatchNorm channel whose input is identically zero (NNI 3.0 `align`).
+
+    Independent of speedup: runs the masked model on random inputs with hooks that zero each
+    BN's output channels where its input channel was zero for every sample.
+    """
+    dead = {}
+
+    def pre(mod, inp):
+        t = inp[0]
+        dims = [d for d in range(t.dim()) if d != 1]
+        dead[mod] = ~(t != 0).any(dim=dims)
+
+    def post(mod, inp, out):
+        keep = (~dead[mod]).float().view([1, -1] + [1] * (out.dim() - 2))
+        return out * keep
+
+    hooks = []
+    for m in ref.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            hooks += [m.register_forward_pre_hook(pre), m.register_forward_hook(post)]
+    with torch.no_grad():
+        ref(torch.randn((4,) + tuple(x.shape[1:])))
+    for h in hooks:
+        h.remove()
+    with torch.no_grad():
+        for m, d in dead.items():
+            m.weight[d] = 0
+            m.bias[d] = 0
+    return ref
+
+
+def filter_mask(module, keep_idx):
+    """A weight mask keeping output channels ``keep_idx`` (dim 0)."""
+    m = torch.zeros_like(module.weight)
+    m[list(keep_idx)] = 1
+    return {"weight": m}
