@@ -154,3 +154,27 @@ def test_tpe_beats_random_on_branin():
     rnd = [min(y for _, y in run_loop(RandomTuner(optimize_mode="minimize", seed=s), branin_fn, 60)) for s in range(5)]
     assert np.median(tpe) < np.median(rnd)
     assert np.median(tpe) < 0.9  # optimum 0.3979
+
+
+NESTED = {"model": {"_type": "choice", "_value": [
+    {"_name": "a", "x": {"_type": "uniform", "_value": [0, 1]}},
+    {"_name": "b", "y": {"_type": "randint", "_value": [0, 10]}, "z": {"_type": "quniform", "_value": [0, 1, 0.25]}},
+    "c",
+]}}
+
+
+def nested_value(p):
+    m = p["model"]
+    if m == "c":
+        return 0.2
+    if m["_name"] == "a":
+        return m["x"]
+    return m["y"] / 20 + m["z"] / 10
+
+
+def test_tpe_optimizes_nested_space():
+    t = TpeTuner(seed=0)  # maximize
+    hist = run_loop(t, nested_value, 60, space=NESTED)
+    late = [p for p, _ in hist[-20:]]
+    assert sum(isinstance(p["model"], dict) and p["model"]["_name"] == "a" for p in late) >= 12
+    assert max(y for _, y in hist) > 0.95
