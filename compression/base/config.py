@@ -377,6 +377,8 @@ def resolve_targets(model: torch.nn.Module, configs: Sequence[Mapping[str, Any]]
                 entry[t] = (setting, i)
             matched += 1
         if matched == 0:
+            types = sorted({type(m).__name__ for n, m in model.named_modules() if n})
             raise ConfigError(f"{where} selects no module of the model (after exclusions and skipping modules "
-                              f"without a 'weight'); check op_types/op_names against model.named_modules()")
+                              f"without a 'weight'); check op_types/op_names against model.named_modules() "
+                              f"(module types in this model: {types})")
     return result
