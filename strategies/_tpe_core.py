@@ -15,8 +15,9 @@ Encodings (``Dim``), all in an internal coordinate ``z``:
   rounded to a legal value and scored by the probability mass of its bin ``[x - q/2,
   x + q/2]`` (``randint`` uses q = 1, i.e. its integers are *ordered*, which models
   "nearby integers behave alike" and optimizes better than NNI/hyperopt's unordered view).
-* ``normal`` types are unbounded: the prior kernel is the prior itself, and bandwidth rules
-  use a width of 6 sigma.
+* ``normal`` types: the prior kernel is the prior N(mu, sigma) itself, kernels are at most
+  sigma wide, and the model is truncated to mu +- 5 sigma (in z) so it cannot drift into tails
+  the prior gives no mass.
 
 Bandwidths follow Optuna 5: each kernel's sigma is the larger gap to its sorted neighbours
 (the outermost kernels use their inner gap), clipped to ``[W / min(100, n_kernels + 1), W]``
@@ -77,9 +78,12 @@ class Dim:
                 lo, hi = a, b
             return cls(p, False, lo=lo, hi=hi, prior_mu=(lo + hi) / 2, prior_sigma=hi - lo, width=hi - lo,
                        q=q, log=log, vlo=a, vhi=b)
+        # normal types: the prior kernel is the prior itself; kernels are at most sigma wide
+        # (hyperopt's rule) and the model lives within mu +- 5 sigma, so that TPE cannot drift
+        # into tails the prior gives no mass (a value beyond 5 sigma has prior odds < 1e-6).
         mu, sigma = float(v[0]), float(v[1])
-        return cls(p, False, prior_mu=mu, prior_sigma=sigma, width=6 * sigma, q=q, log=log,
-                   vlo=0.0 if log else -math.inf)
+        return cls(p, False, lo=mu - 5 * sigma, hi=mu + 5 * sigma, prior_mu=mu, prior_sigma=sigma, width=sigma,
+                   q=q, log=log, vlo=0.0 if log else -math.inf)
 
     def bins(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The z interval of each discrete value's bin ``[x - q/2, x + q/2]``, within the domain."""

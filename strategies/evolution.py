@@ -101,6 +101,8 @@ class EvolutionTuner(CoreTuner):
     def _mutate(self, flat: dict, rng: np.random.Generator) -> dict:
         space = self.space
         active = active_keys(space, flat)
+        if not active:  # empty search space: nothing to mutate
+            return dict(flat)
         p = active[int(rng.integers(len(active)))]
         child = {k: flat[k] for k in (q.key for q in active)}
         new = p.sample(rng)

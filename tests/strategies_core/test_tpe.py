@@ -178,3 +178,14 @@ def test_tpe_optimizes_nested_space():
     late = [p for p, _ in hist[-20:]]
     assert sum(isinstance(p["model"], dict) and p["model"]["_name"] == "a" for p in late) >= 12
     assert max(y for _, y in hist) > 0.95
+
+
+def test_tpe_normal_types_stay_within_five_sigma():
+    """The model of a normal type is truncated at mu +- 5 sigma (in log space for lognormal):
+    an uninformative objective must not make TPE drift into the tails."""
+    space = {"n": {"_type": "qnormal", "_value": [1, 2, 0.5]}, "l": {"_type": "lognormal", "_value": [0, 3]}}
+    t = TpeTuner(seed=0, tpe_args={"n_startup_jobs": 2})
+    hist = run_loop(t, lambda p: 0.0 if p["n"] > 1 else 1.0, 150, space=space)
+    for p, _ in hist[2:]:
+        assert -9.25 <= p["n"] <= 11.25  # 1 +- 5*2, plus half a q step of rounding
+        assert abs(math.log(p["l"])) <= 15 + 1e-9
