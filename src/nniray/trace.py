@@ -106,6 +106,27 @@ def trace_copy(obj: Any, *args: Any, **kwargs: Any) -> Any:
     return info.rebuild(*args, **kwargs)
 
 
+_STATE_KEY = "__nniray_base_state__"
+_TRACE_KEY = "__nniray_trace_info__"
+_NAME_PREFIX = "_nniray_traced_"
+
+
+def _encode_name(cls: type) -> str:
+    return _NAME_PREFIX + cls.__module__.replace(".", "_D_") + "_Q_" + cls.__qualname__.replace(".", "_D_")
+
+
+def __getattr__(name: str) -> Any:
+    # Unpickling a traced object looks its class up here by the encoded name: rebuild it.
+    if name.startswith(_NAME_PREFIX) and "_Q_" in name:
+        import importlib
+        module_name, qualname = name[len(_NAME_PREFIX):].split("_Q_", 1)
+        obj: Any = importlib.import_module(module_name.replace("_D_", "."))
+        for part in qualname.replace("_D_", ".").split("."):
+            obj = getattr(obj, part)
+        return _trace_class(obj)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _trace_class(cls: type) -> type:
     if getattr(cls, "_nniray_traced_class", False):
         return cls
@@ -124,10 +145,35 @@ def _trace_class(cls: type) -> type:
     def _trace_copy(self: Any, *args: Any, **kwargs: Any) -> Any:
         return trace_copy(self, *args, **kwargs)
 
+    def __getstate__(self: Any) -> Any:
+        parent = super(traced, self)
+        base = parent.__getstate__() if hasattr(parent, "__getstate__") else dict(self.__dict__)
+        return {_STATE_KEY: base, _TRACE_KEY: get_trace(self)}
+
+    def __setstate__(self: Any, state: Any) -> None:
+        info = None
+        if isinstance(state, dict) and _STATE_KEY in state:
+            info, state = state[_TRACE_KEY], state[_STATE_KEY]
+        parent = super(traced, self)
+        if hasattr(parent, "__setstate__"):
+            parent.__setstate__(state)
+        elif isinstance(state, tuple) and len(state) == 2:  # (dict, slots)
+            if state[0]:
+                self.__dict__.update(state[0])
+            for k, v in (state[1] or {}).items():
+                setattr(self, k, v)
+        elif state:
+            self.__dict__.update(state)
+        if info is not None:
+            _record(self, info)
+
     namespace = {
         "__init__": __init__,
-        "__module__": cls.__module__,
-        "__qualname__": cls.__qualname__,
+        "__getstate__": __getstate__,
+        "__setstate__": __setstate__,
+        # pickle finds the class by this name in this module (see ``__getattr__`` below)
+        "__module__": __name__,
+        "__qualname__": _encode_name(cls),
         "__doc__": cls.__doc__,
         "_nniray_traced_class": True,
         "trace_symbol": property(lambda self: get_trace(self).symbol),
@@ -135,6 +181,7 @@ def _trace_class(cls: type) -> type:
         "trace_kwargs": property(lambda self: dict(get_trace(self).kwargs)),
         "trace_copy": _trace_copy,
     }
+    traced = None  # referenced by __getstate__/__setstate__ above
     try:
         traced = type(cls)(cls.__name__, (cls,), namespace)
     except TypeError as exc:  # e.g. a final class or exotic metaclass

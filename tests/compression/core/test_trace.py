@@ -48,3 +48,14 @@ def test_bound_arguments_by_name():
     model = torch.nn.Linear(3, 2)
     opt = trace(torch.optim.SGD)(model.parameters(), 0.3)
     assert get_trace(opt).bound_arguments()["lr"] == 0.3
+
+
+def test_traced_objects_pickle_with_their_record():
+    import copy
+    import pickle
+    model = torch.nn.Linear(3, 2)
+    opt = nniray.trace(torch.optim.SGD)(model.parameters(), lr=0.25)
+    for clone in (pickle.loads(pickle.dumps(opt)), copy.deepcopy(opt)):
+        assert isinstance(clone, torch.optim.SGD) and type(clone).__name__ == "SGD"
+        assert clone.trace_kwargs == {"lr": 0.25}
+        assert clone.param_groups[0]["lr"] == 0.25
