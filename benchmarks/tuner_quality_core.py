@@ -1,6 +1,7 @@
 """Quality of the core tuners vs Optuna 5's TPE on standard test functions (minimization).
 
-Run: python benchmarks/tuner_quality_core.py [--evals 60] [--seeds 10] [--funcs branin,hartmann6,rosenbrock4]
+Run: python benchmarks/tuner_quality_core.py [--evals 60] [--seeds 10] [--funcs branin,hartmann6,rosenbrock4,mixed]
+     python benchmarks/tuner_quality_core.py --concurrency 8 --evals 80   (Constant Liar comparison)
 Prints a markdown table of the median (and mean) best value found after N evaluations.
 """
 from __future__ import annotations
@@ -66,6 +67,51 @@ def run_nniray(tuner_cls, kwargs, func, bounds, evals, seed):
     return best
 
 
+def run_parallel(tuner_cls, kwargs, func, bounds, evals, seed, concurrency):
+    """Asynchronous loop with `concurrency` pending trials; the oldest finishes first."""
+    from collections import deque
+    t = tuner_cls(optimize_mode="minimize", seed=seed, **kwargs)
+    t.update_search_space({f"x{i}": {"_type": "uniform", "_value": list(b)} for i, b in enumerate(bounds)})
+    pending, best, nxt = deque(), math.inf, 0
+    while nxt < concurrency:
+        pending.append((nxt, t.generate_parameters(nxt)))
+        nxt += 1
+    done = 0
+    while done < evals:
+        pid, p = pending.popleft()
+        y = func(*[p[f"x{j}"] for j in range(len(bounds))])
+        t.receive_trial_result(pid, p, y)
+        t.trial_end(pid, True)
+        best, done = min(best, y), done + 1
+        if nxt < evals:
+            pending.append((nxt, t.generate_parameters(nxt)))
+            nxt += 1
+    return best
+
+
+def parallel_table(evals: int, seeds: int, concurrency: int, funcs: list) -> None:
+    from nniray.strategies.random_tuner import RandomTuner
+    from nniray.strategies.tpe import TpeTuner
+    rows = {
+        "TPE, parallel_optimize=False": (TpeTuner, {}),
+        "TPE, Constant Liar min": (TpeTuner, {"parallel_optimize": True, "constant_liar_type": "min"}),
+        "TPE, Constant Liar mean": (TpeTuner, {"parallel_optimize": True, "constant_liar_type": "mean"}),
+        "TPE, Constant Liar max": (TpeTuner, {"parallel_optimize": True, "constant_liar_type": "max"}),
+        "Random": (RandomTuner, {}),
+    }
+    print(f"{evals} evaluations, {concurrency} concurrent trials (oldest finishes first), seeds 0..{seeds - 1}; "
+          f"median (mean) of the best value\n")
+    print("| tuner | " + " | ".join(funcs) + " |")
+    print("|---|" + "---|" * len(funcs))
+    for name, (cls, kw) in rows.items():
+        cells = []
+        for f in funcs:
+            func, bounds, _ = FUNCS[f]
+            bests = [run_parallel(cls, kw, func, bounds, evals, s, concurrency) for s in range(seeds)]
+            cells.append(f"{np.median(bests):.4g} ({np.mean(bests):.4g})")
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+
+
 def run_optuna(kwargs, func, bounds, evals, seed):
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -86,7 +132,11 @@ def main() -> None:
     ap.add_argument("--funcs", default="branin,hartmann6,rosenbrock4,mixed")
     ap.add_argument("--only", default="")
     ap.add_argument("--tpe-args", default="", help="python dict literal for TpeTuner tpe_args")
+    ap.add_argument("--concurrency", type=int, default=0, help="compare Constant Liar settings at this concurrency")
     args = ap.parse_args()
+    if args.concurrency:
+        parallel_table(args.evals, args.seeds, args.concurrency, [f for f in args.funcs.split(",") if f != "mixed"])
+        return
     import importlib
     def cls(mod, name):
         return lambda *a, **k: getattr(importlib.import_module(f"nniray.strategies.{mod}"), name)(*a, **k)

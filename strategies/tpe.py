@@ -17,7 +17,10 @@ Parallel trials (``parallel_optimize=True``, NNI's Constant Liar): every suggest
 whose result has not arrived counts as an observation with a fake value L: the min, max or
 mean (``constant_liar_type``) of the rewards observed so far, in the units the trial
 reports (as NNI does; so with ``optimize_mode='maximize'``, 'min' is the pessimistic lie and
-pushes the next suggestions away from pending points).  A trial that ends without a result
+pushes the next suggestions away from pending points; when minimizing, use 'max' for that: a
+'min' lie then makes pending points the best observations and TPE clusters around them).
+Without Constant Liar, concurrent suggestions still differ, since each draws its randomness
+from its own parameter id.  A trial that ends without a result
 (``trial_end(success=False)``) stops being pending.
 """
 from __future__ import annotations
