@@ -360,6 +360,10 @@ def resolve_targets(model: torch.nn.Module, configs: Sequence[Mapping[str, Any]]
                         tnames.append(t)
             present = [t for t in tnames if _target_exists(module, t)]
             missing = [t for t in tnames if t not in present]
+            unknown_ts = [t for t in target_settings if t in missing and (explicit_targets is None or t in tnames)]
+            if unknown_ts and (named_exactly or explicit_targets is not None):
+                raise ConfigError(f"{where}.target_settings has {unknown_ts[0]!r}, but module {name!r} ({mtype}) has "
+                                  f"no such parameter or buffer; use a parameter name or '_input_'/'_output_'")
             if explicit_targets is not None and missing:
                 raise ConfigError(f"{where}.target_names has {missing[0]!r}, but module {name!r} ({mtype}) has no "
                                   f"such parameter or buffer; use a parameter name or '_input_'/'_output_'")

@@ -139,3 +139,8 @@ def test_regex_is_full_match_and_default_op_types():
     assert set(resolved) == {"fc1", "fc2"}
     pruner = L1NormPruner(Net(), [{"op_types": ["default"], "sparse_ratio": 0.5}])
     assert set(pruner._target_spaces) == {"conv1", "conv2", "fc1", "fc2"}
+
+
+def test_target_settings_for_a_missing_parameter_is_an_error():
+    with pytest.raises(ConfigError, match=r"config_list\[0\]\.target_settings has 'gamma'"):
+        L1NormPruner(Net(), [{"op_names": ["fc1"], "sparse_ratio": 0.5, "target_settings": {"gamma": {}}}])
