@@ -21,10 +21,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from .config import ConfigError, resolve_targets, validate_config_list
+from .config import resolve_targets, validate_config_list
 from .sparsity import (Key, SparsityError, align_masks, expand_blocks, generate_sparsity,
                        resolve_block_sizes)
-from .target_space import PruningTargetSpace, TargetType
+from .target_space import PruningTargetSpace
 from .wrapper import ModuleWrapper
 
 __all__ = ["Compressor", "Pruner", "EvaluatorError", "Masks"]

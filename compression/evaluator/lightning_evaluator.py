@@ -11,7 +11,7 @@ pytorch_lightning is imported only when this evaluator is created.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import torch
 

@@ -20,11 +20,11 @@ collected between updates).  Scheduled pruners cannot be built with ``from_compr
 from __future__ import annotations
 
 import warnings
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import torch
 
-from ..base.compressor import EvaluatorError, Masks, Pruner
+from ..base.compressor import Masks, Pruner
 
 __all__ = ["LinearPruner", "AGPPruner", "linear_ratio", "agp_ratio"]
 

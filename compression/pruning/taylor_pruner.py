@@ -9,7 +9,7 @@ Needs an evaluator with ``training_func``, ``optimizers`` and ``training_step``.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import torch
 

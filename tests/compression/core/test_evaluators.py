@@ -1,11 +1,10 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 import nniray
 from nniray.compression import TorchEvaluator
-from nniray.compression.pruning import L1NormPruner, TaylorPruner
+from nniray.compression.pruning import TaylorPruner
 
 from compression_core_helpers import SmallCNN, make_data, make_evaluator, make_training_func, training_step
 

@@ -6,7 +6,7 @@ from nniray.compression.base import EvaluatorError
 from nniray.compression.pruning import AGPPruner, L1NormPruner, LevelPruner, LinearPruner, TaylorPruner
 from nniray.compression.pruning.scheduled_pruner import agp_ratio, linear_ratio
 
-from compression_core_helpers import make_data, make_evaluator
+from compression_core_helpers import make_evaluator
 
 
 def test_schedule_formulas():

@@ -1,7 +1,6 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from nniray.compression import TorchEvaluator
 from nniray.compression.base import EvaluatorError
