@@ -189,3 +189,16 @@ def test_tpe_normal_types_stay_within_five_sigma():
     for p, _ in hist[2:]:
         assert -9.25 <= p["n"] <= 11.25  # 1 +- 5*2, plus half a q step of rounding
         assert abs(math.log(p["l"])) <= 15 + 1e-9
+
+
+@pytest.mark.parametrize("make", [lambda: TpeTuner(seed=21, optimize_mode="minimize"),
+                                  lambda: __import__("nniray.strategies.anneal", fromlist=["x"]).AnnealTuner(seed=21, optimize_mode="minimize")])
+def test_resume_continues_exactly(make):
+    """A tuner rebuilt from the store by import_data suggests, for the next parameter ids,
+    exactly what the original tuner would have suggested."""
+    original = make()
+    hist = run_loop(original, branin_fn, 30)
+    resumed = make()
+    resumed.update_search_space(BRANIN_SPACE)
+    resumed.import_data([{"parameter": p, "value": y} for p, y in hist])
+    assert [resumed.generate_parameters(i) for i in range(30, 35)] == [original.generate_parameters(i) for i in range(30, 35)]
