@@ -18,6 +18,13 @@ from .problems import PROBLEMS
 REFERENCE_RANKS = {"Optuna GP": 1.8, "bayes-opt GP": 3.2, "Optuna TPE": 3.4, "NNI 3.0 Anneal": 4.4,
                    "NNI 3.0 TPE": 4.6, "hyperopt TPE": 7.0, "Optuna CMA-ES": 7.0, "NNI 3.0 SMAC": 7.6,
                    "NNI 3.0 Evolution": 7.6, "Random": 8.4}
+# our contender name -> the issue's name for the same optimizer
+REFERENCE_NAME = {"Optuna GP": "Optuna GP", "bayes-opt GP": "bayes-opt GP", "Optuna TPE": "Optuna TPE",
+                  "nniray Anneal": "NNI 3.0 Anneal", "nniray TPE": "NNI 3.0 TPE", "hyperopt TPE": "hyperopt TPE",
+                  "Optuna CMA-ES": "Optuna CMA-ES", "nniray SMAC": "NNI 3.0 SMAC",
+                  "nniray Evolution": "NNI 3.0 Evolution", "nniray Random": "Random"}
+MODEL_BASED = ["nniray TPE", "nniray Anneal", "nniray Evolution", "nniray GPTuner", "nniray SMAC",
+               "nniray MetisTuner", "nniray DNGOTuner", "nniray PPOTuner", "nniray BOHB (full budget)"]
 REFERENCE_TIMES = {"NNI TPE": "1.4 ms", "Optuna TPE": "2.6 ms", "Optuna GP": "174 ms",
                    "bayesian-optimization": "286 ms", "NNI GP": "6.9 s"}
 
@@ -27,6 +34,14 @@ def best_so_far(values: list[float]) -> np.ndarray:
 
 
 def aggregate(records: list[dict], contenders: list[str], problems: list[str]) -> dict:
+    # Compare like with like: on each problem keep only the seeds every contender finished
+    # (matters only for a partial, resumed run).
+    seeds_used = {}
+    for p in problems:
+        per = [{r["seed"] for r in records if r["problem"] == p and r["contender"] == c} for c in contenders]
+        per = [s for s in per if s]
+        seeds_used[p] = sorted(set.intersection(*per)) if per else []
+    records = [r for r in records if r["problem"] in seeds_used and r["seed"] in seeds_used[r["problem"]]]
     ok = [r for r in records if not r.get("error")]
     ref = {}
     for p in problems:
@@ -66,7 +81,7 @@ def aggregate(records: list[dict], contenders: list[str], problems: list[str]) -
     for r in records:
         sugg[r["contender"]].extend(r.get("suggest_s", []))
     med_suggest = {c: float(np.median(v)) for c, v in sugg.items() if v}
-    return {"ref": ref, "stats": stats, "errors": errors, "capped": dict(capped), "mean_rank": mean_rank,
+    return {"seeds_used": seeds_used, "ref": ref, "stats": stats, "errors": errors, "capped": dict(capped), "mean_rank": mean_rank,
             "rank_lists": dict(ranks), "median_suggest": med_suggest}
 
 
@@ -103,9 +118,10 @@ def markdown(agg: dict, contenders: list[str], problems: list[str], timings: dic
              "optimizer found in this run (ML tasks). Cells: **mean** / median regret over seeds. "
              "Mean rank: per problem, rank of mean regret (1 = best), averaged over problems.\n")
     ranked = sorted([c for c in contenders if c in agg["mean_rank"]], key=lambda c: agg["mean_rank"][c])
-    head = "| optimizer | mean rank | " + " | ".join(problems) + " | median CPU time / suggestion (≤100 obs, runs) |"
+    head = ("| optimizer | mean rank | issue's rank | " + " | ".join(problems)
+            + " | median CPU time / suggestion (≤100 obs, runs) |")
     L.append(head)
-    L.append("|" + "---|" * (len(problems) + 3))
+    L.append("|" + "---|" * (len(problems) + 4))
     for c in ranked:
         cells = []
         for p in problems:
@@ -115,7 +131,8 @@ def markdown(agg: dict, contenders: list[str], problems: list[str], timings: dic
                 continue
             flag = "†" if agg["capped"].get((c, p)) else ""
             cells.append(f"**{_fmt(s['mean'])}** / {_fmt(s['median'])}{flag}")
-        L.append(f"| {c} | {agg['mean_rank'][c]:.2f} | " + " | ".join(cells)
+        ref_rank = REFERENCE_RANKS.get(REFERENCE_NAME.get(c, ""), "")
+        L.append(f"| {c} | {agg['mean_rank'][c]:.2f} | {ref_rank} | " + " | ".join(cells)
                  + f" | {_fmt_time(agg['median_suggest'].get(c))} |")
     L.append("")
     if agg["capped"]:
@@ -127,6 +144,10 @@ def markdown(agg: dict, contenders: list[str], problems: list[str], timings: dic
         for (c, p), e in sorted(agg["errors"].items()):
             L.append(f"- {c} on {p}: `{e}`")
         L.append("")
+    n_used = {p: len(v) for p, v in agg["seeds_used"].items()}
+    if len(set(n_used.values())) > 1 or any(n != meta.get("seeds") for n in n_used.values()):
+        L.append("**Partial run** — seeds completed by every optimizer, per problem: "
+                 + ", ".join(f"{p}: {n}" for p, n in n_used.items()) + ".\n")
     refs = ", ".join(f"{p}: {_fmt(v)}" for p, v in agg["ref"].items())
     L.append(f"Reference values used: {refs}.\n")
     if unavailable:
@@ -156,6 +177,7 @@ def markdown(agg: dict, contenders: list[str], problems: list[str], timings: dic
             if any(r != "–" for r in row):
                 L.append(f"| {c} | " + " | ".join(row) + " |")
         L.append("")
+    L.extend(targets(agg, timings))
     L.append("## Reference numbers from the issue (NNI 3.0 era, same kind of machine)\n")
     L.append("Mean rank of mean regret at 100 evaluations: "
              + ", ".join(f"{k} {v}" for k, v in REFERENCE_RANKS.items()) + ".  ")
@@ -200,3 +222,39 @@ def plot(agg: dict, contenders: list[str], problems: list[str], path: str) -> No
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def targets(agg: dict, timings: dict) -> list[str]:
+    """The issue's targets, each with met / missed-by."""
+    mr = agg["mean_rank"]
+    out = ["## Targets\n", "| target | ours | reference | verdict |", "|---|---|---|---|"]
+
+    def rank_row(label, ours, theirs):
+        if ours not in mr or theirs not in mr:
+            out.append(f"| {label} | – | – | not measurable ({ours if ours not in mr else theirs} not run) |")
+            return
+        a, b = mr[ours], mr[theirs]
+        verdict = "met" if a < b else f"missed by {a - b:.2f} rank"
+        out.append(f"| {label} | {ours}: {a:.2f} | {theirs}: {b:.2f} | {verdict} |")
+
+    ours_mb = [c for c in MODEL_BASED if c in mr]
+    best = min(ours_mb, key=mr.get) if ours_mb else "nniray (none)"
+    rank_row("best nniray model-based tuner ahead of Optuna GP (mean rank)", best, "Optuna GP")
+    rank_row("nniray TPE ahead of Optuna TPE", "nniray TPE", "Optuna TPE")
+    rank_row("nniray GPTuner ahead of bayes-opt GP", "nniray GPTuner", "bayes-opt GP")
+
+    def time_row(label, c, n, limit):
+        t = timings.get((c, n))
+        if not isinstance(t, (int, float)):
+            out.append(f"| {label} | {t or '–'} | ≤ {_fmt_time(limit)} | not measured |" if not t else
+                       f"| {label} | {t} | ≤ {_fmt_time(limit)} | missed |")
+            return
+        verdict = "met" if t <= limit else f"missed by {_fmt_time(t - limit)} ({t / limit:.1f}×)"
+        out.append(f"| {label} | {_fmt_time(t)} | ≤ {_fmt_time(limit)} | {verdict} |")
+
+    time_row("TPE suggestion at 100 obs", "nniray TPE", 100, 0.002)
+    time_row("TPE suggestion at 1,000 obs", "nniray TPE", 1000, 0.010)
+    time_row("GP suggestion at 100 obs", "nniray GPTuner", 100, 0.200)
+    time_row("GP suggestion at 300 obs", "nniray GPTuner", 300, 1.0)
+    out.append("")
+    return out

@@ -46,6 +46,34 @@ def test_default_graph_matches_nni_documented_json():
     assert j["layer_id_to_input_node_ids"]["0"] == [0] and j["layer_id_to_output_node_ids"]["16"] == [17]
 
 
+def _nni_doc_example_json() -> dict:
+    """The example graph of NNI's documentation, in its older short form (conv entries without
+    stride/padding)."""
+    args = {"StubConv2d": None, "StubBatchNormalization2d": [64], "StubPooling2d": [2, 2, 0],
+            "StubDropout2d": [0.25]}
+    layers, in_ch = [], 3
+    for i, name in enumerate(NNI_DOC_LAYER_TYPES):
+        extra = args.get(name, [])
+        if name == "StubConv2d":
+            extra, in_ch = [in_ch, 64, 3], 64
+        if name == "StubDense":
+            extra = [64, 64] if i == 14 else [64, 10]
+        layers.append([i, [name, i, i + 1, *extra]])
+    n = len(layers)
+    return {"input_shape": [32, 32, 3], "weighted": False, "operation_history": [],
+            "layer_id_to_input_node_ids": {str(i): [i] for i in range(n)},
+            "layer_id_to_output_node_ids": {str(i): [i + 1] for i in range(n)},
+            "adj_list": {**{str(i): [[i + 1, i]] for i in range(n)}, str(n): []},
+            "reverse_adj_list": {"0": [], **{str(i + 1): [[i, i]] for i in range(n)}},
+            "node_list": [[i, s] for i, s in enumerate(NNI_DOC_NODE_SHAPES)], "layer_list": layers}
+
+
+def test_nni_documented_example_json_loads_and_runs():
+    g = json_to_graph(json.dumps(_nni_doc_example_json()))
+    assert g.extract_descriptor() == default_graph().extract_descriptor()
+    assert g.produce_torch_model()(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
 @pytest.mark.parametrize("op", [None, "deeper", "wider", "add_skip", "concat_skip"])
 def test_json_round_trip(op):
     g = default_graph() if op is None else morphed(op, seed=3)
