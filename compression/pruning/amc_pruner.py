@@ -4,7 +4,8 @@ The agent visits the target layers in model order and picks each one's sparse ra
 channels).  The environment (``_amc/env.py``) clips every action so that the episode always meets
 the resource budget — remove at least ``sparse_ratio`` of the model's FLOPs (``target='flops'``)
 or weights (``target='params'``), counted over all Conv/Linear layers — and no layer exceeds its
-``max_sparse_ratio`` (default 0.8, AMC's ``lbound=0.2`` preserve ratio).  Each episode's masks
+``max_sparse_ratio`` (default 0.8, AMC's ``lbound=0.2`` preserve ratio).  The layers of one
+``dependency_group_id`` are one decision (they prune the same channels).  Each episode's masks
 (base ``pruning_algorithm``, default ``l1``) are scored by the evaluator's ``evaluating_func``;
 the score is the reward (AMC's ``acc_reward``).  ``compress()`` applies the best episode.
 
@@ -19,7 +20,7 @@ import torch
 
 from ._advanced.base import AdvancedPruner
 from ._amc.ddpg import DDPGAgent, DDPGParams
-from ._amc.env import AMCEnv, measure_layers
+from ._amc.env import AMCEnv, measure_layers, merge_units
 
 __all__ = ["AMCPruner", "DEFAULT_MAX_SPARSE_RATIO"]
 
@@ -91,13 +92,13 @@ class AMCPruner(AdvancedPruner):
         caps = self._caps()
         for info in layers:
             info.max_ratio = caps[info.name]
+        layers = merge_units(layers, self.units())
         total = total_flops if self.target == "flops" else total_params
         return AMCEnv(layers, total, self.resource_ratio, self.target)
 
     def _run(self) -> None:
         env = self.make_env()
-        names = [layer.name for layer in env.layers]
-        agent = DDPGAgent(AMCEnv.N_STATES, len(names), self.ddpg_params, self.seed)
+        agent = DDPGAgent(AMCEnv.N_STATES, len(env.layers), self.ddpg_params, self.seed)
         weights = self.snapshot()
         for episode in range(self.total_episode):
             state, done, transitions = env.reset(), False, []
@@ -106,13 +107,13 @@ class AMCPruner(AdvancedPruner):
                 next_state, _, done = env.step(action)
                 transitions.append((state, action, next_state, done))
                 state = next_state
-            allocation = dict(zip(names, env.ratios))
+            allocation = {name: ratio for layer, ratio in zip(env.layers, env.ratios) for name in layer.members}
             masks = self.masks_for(allocation, keep_pruned=False)
             self.update_masks(masks)
             score = self.evaluate_score()
             agent.observe_episode(transitions, score)
             if episode >= self.ddpg_params.warmup:
-                for _ in range(len(names)):
+                for _ in range(len(env.layers)):
                     agent.update()
             remaining = env.remaining_cost(env.ratios)
             self.history.append({"episode": episode, "score": score, "sparse_ratios": allocation,

@@ -103,28 +103,30 @@ class NetAdaptPruner(AdvancedPruner):
             step = min(step_size, need)
             start_masks, start_weights = self.get_masks(), self.snapshot()
             best, candidates = None, 0
-            for name in self._weights:
-                block = self._block(name)
-                n_blocks = numel[name] // block
+            for unit in self.units():
+                # one block = one output channel in every member of the unit (one weight for level)
+                block = sum(self._block(name) for name in unit)
+                n_blocks = numel[unit[0]] // self._block(unit[0])
                 k = math.ceil(step / block - 1e-9)
-                cap = self._user_caps[name]
+                cap = min(self._user_caps[name] for name in unit)
                 max_blocks = math.floor(cap * n_blocks + 1e-9)
-                if block > 1:
+                if self.pruning_algorithm != "level":
                     max_blocks = min(max_blocks, n_blocks - 1)   # keep at least one channel
-                done_blocks = pruned[name] // block
+                done_blocks = max(pruned[name] // self._block(name) for name in unit)
                 if done_blocks + k > max_blocks:
                     continue
                 ratio = (done_blocks + k) / n_blocks
                 candidates += 1
-                self.update_masks(self.masks_for({name: ratio}, keep_pruned=True))
+                self.update_masks(self.masks_for({name: ratio for name in unit}, keep_pruned=True))
                 if self.finetune_steps:
                     self.train(max_steps=self.finetune_steps)
                 score = self._score()
-                saved = self.pruned_weights()[name] - pruned[name]
+                saved = sum(self.pruned_weights().values()) - sum(pruned.values())
                 loss = (base_score - score) if self.optimize_mode == "maximize" else (score - base_score)
-                cost = loss / saved
+                cost = loss / max(saved, 1)
                 if best is None or cost < best["cost"]:
-                    best = {"layer": name, "cost": cost, "score": score, "saved": saved, "masks": self.get_masks(),
+                    best = {"layer": "+".join(unit), "cost": cost, "score": score, "saved": saved,
+                            "masks": self.get_masks(),
                             "weights": self.snapshot() if self.finetune_steps else start_weights}
                 self.restore(start_weights)
                 self.reset_masks(start_masks)

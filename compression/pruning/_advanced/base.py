@@ -97,6 +97,22 @@ class AdvancedPruner(Pruner):
     def numels(self) -> Dict[str, int]:
         return {name: ts.shape.numel() for name, ts in self._weights.items()}
 
+    def units(self) -> List[List[str]]:
+        """Pruning units in model order: the members of one ``dependency_group_id`` form one unit
+        (they must prune the same channels), every other target is a unit of its own."""
+        units: List[List[str]] = []
+        by_group: Dict[Any, List[str]] = {}
+        for name, ts in self._weights.items():
+            gid = ts.dependency_group_id
+            if gid is None:
+                units.append([name])
+            elif gid in by_group:
+                by_group[gid].append(name)
+            else:
+                by_group[gid] = [name]
+                units.append(by_group[gid])
+        return units
+
     def overall_target(self) -> float:
         """The share of the targets' weights the config_list asks to prune in total."""
         n = self.numels()

@@ -14,14 +14,14 @@ whole channels, rounding the lower bound *up*, so the realised masks satisfy the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["LayerInfo", "measure_layers", "AMCEnv"]
+__all__ = ["LayerInfo", "measure_layers", "merge_units", "AMCEnv"]
 
 
 @dataclass
@@ -35,6 +35,9 @@ class LayerInfo:
     flops: float         # per sample, multiply-accumulates without bias
     params: float        # weight elements
     max_ratio: float = 1.0
+    # the target layers this unit stands for (several for a dependency group; they prune the
+    # same channels, so one action decides them all and their costs add up)
+    members: List[str] = field(default_factory=list)
 
     def cost(self, target: str) -> float:
         return self.flops if target == "flops" else self.params
@@ -83,11 +86,29 @@ def measure_layers(model: nn.Module, dummy_input, target_names: Sequence[str]) -
             in_channels=m.in_channels if is_conv else m.in_features,
             out_channels=m.out_channels if is_conv else m.out_features,
             stride=m.stride[0] if is_conv else 0, kernel=m.kernel_size[0] if is_conv else 1,
-            flops=records[name], params=float(m.weight.numel())))
+            flops=records[name], params=float(m.weight.numel()), members=[name]))
     total_flops = sum(records.values())
     total_params = float(sum(m.weight.numel() for n, m in modules.items()
                              if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear))))
     return infos, total_flops, total_params
+
+
+def merge_units(layers: List[LayerInfo], units: List[List[str]]) -> List[LayerInfo]:
+    """One LayerInfo per unit: features of its first member, summed costs, the smallest cap."""
+    by_name = {layer.name: layer for layer in layers}
+    merged = []
+    for unit in units:
+        first = by_name[unit[0]]
+        channels = {by_name[n].out_channels for n in unit}
+        if len(channels) != 1:
+            raise ValueError(f"dependency group {unit} has layers with different output channels {sorted(channels)}; "
+                             "members of a dependency_group_id must prune the same channels")
+        merged.append(LayerInfo(
+            name=first.name, kind=first.kind, in_channels=first.in_channels, out_channels=first.out_channels,
+            stride=first.stride, kernel=first.kernel, flops=sum(by_name[n].flops for n in unit),
+            params=sum(by_name[n].params for n in unit), max_ratio=min(by_name[n].max_ratio for n in unit),
+            members=list(unit)))
+    return merged
 
 
 class AMCEnv:

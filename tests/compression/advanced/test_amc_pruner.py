@@ -55,3 +55,30 @@ def test_caps_and_validation():
     with pytest.raises(ValueError, match="ddpg_params has unknown keys"):
         AMCPruner(model, [{"op_types": ["Conv2d"], "sparse_ratio": 0.3}], make_evaluator(model), total_episode=1,
                   ddpg_params={"hidden": 3})
+
+
+def test_dependency_group_is_one_decision_and_budget_still_holds():
+    class Twin(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.Conv2d(1, 8, 3, padding=1)
+            self.b = torch.nn.Conv2d(1, 8, 5, padding=2)
+            self.c = torch.nn.Conv2d(8, 16, 3, padding=1)
+            self.fc = torch.nn.Linear(16, 3)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.c(self.a(x) + self.b(x))).mean((2, 3)))
+
+    torch.manual_seed(0)
+    model = Twin()
+    cfg = [{"op_names": ["a", "b"], "sparse_ratio": 0.4, "dependency_group_id": 1},
+           {"op_names": ["c"], "sparse_ratio": 0.4}]
+    pruner = AMCPruner(model, cfg, make_evaluator(model, dummy_input=torch.zeros(1, 1, 6, 6)), total_episode=4,
+                       ddpg_params=SMALL_DDPG, seed=0)
+    env = pruner.make_env()
+    assert [layer.members for layer in env.layers] == [["a", "b"], ["c"]]
+    _, masks = pruner.compress()
+    for h in pruner.history:
+        assert h["sparse_ratios"]["a"] == h["sparse_ratios"]["b"]
+        assert h["remaining"] <= 0.6 * h["total"] + 1e-6
+    assert torch.equal(masks["a"]["weight"].reshape(8, -1).amax(1), masks["b"]["weight"].reshape(8, -1).amax(1))

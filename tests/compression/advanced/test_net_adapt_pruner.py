@@ -63,3 +63,31 @@ def test_validation():
     with pytest.raises(ValueError, match="sparsity_per_iteration"):
         NetAdaptPruner(model, [{"op_types": ["Conv2d"], "sparse_ratio": 0.5}], make_evaluator(model),
                        sparsity_per_iteration=1.5)
+
+
+def test_dependency_group_is_one_candidate():
+    class Twin(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.Conv2d(1, 8, 3, padding=1)
+            self.b = torch.nn.Conv2d(1, 8, 5, padding=2)
+            self.c = torch.nn.Conv2d(8, 16, 3, padding=1)
+            self.fc = torch.nn.Linear(16, 3)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.c(self.a(x) + self.b(x))).mean((2, 3)))
+
+    torch.manual_seed(0)
+    model = Twin()
+    cfg = [{"op_names": ["a", "b"], "sparse_ratio": 0.3, "dependency_group_id": 1},
+           {"op_names": ["c"], "sparse_ratio": 0.3}]
+
+    def score(m):  # make the group the cheapest to prune
+        return 1.0 - masked_fraction(m, "c")
+
+    pruner = NetAdaptPruner(model, cfg, make_evaluator(model, evaluating_func=score), sparsity_per_iteration=0.02)
+    _, masks = pruner.compress()
+    assert pruner.history[0]["layer"] == "a+b"
+    # one channel of a (9 weights) and of b (25 weights) per block: 0.02 * 1386 = 27.7 -> 1 block = 34 weights
+    assert pruner.history[0]["saved"] == 34
+    assert torch.equal(masks["a"]["weight"].reshape(8, -1).amax(1), masks["b"]["weight"].reshape(8, -1).amax(1))
