@@ -138,3 +138,18 @@ def test_taylor_from_compressor_keeps_l1_masks_and_evaluator():
     _, m2 = second.compress()
     assert torch.equal(m2["conv1"]["weight"], m1["conv1"]["weight"])
     assert m2["conv2"]["bias"].tolist().count(0.0) == 2
+
+
+def test_movement_threshold_targets_and_regular_scale():
+    pruned = {}
+    for reg in (0.0, 50.0):
+        torch.manual_seed(0)
+        model = SmallCNN()
+        pruner = MovementPruner(model, [{"op_names": ["fc"], "sparse_threshold": 0.5}], make_evaluator(model),
+                                warmup_step=1, cooldown_begin_step=4, regular_scale=reg)
+        _, masks = pruner.compress(max_steps=6)
+        scores = torch.sigmoid(pruner._scores[("fc", "weight")].detach())
+        assert torch.equal(masks["fc"]["weight"], (scores >= 0.5).float())  # pruned iff sigmoid(S) < threshold
+        pruned[reg] = (masks["fc"]["weight"] == 0).float().mean().item()
+    assert 0.0 < pruned[0.0] < 1.0
+    assert pruned[50.0] > pruned[0.0]  # the sigmoid(S) penalty drives scores down
