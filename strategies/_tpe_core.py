@@ -22,7 +22,7 @@ Encodings (``Dim``), all in an internal coordinate ``z``:
 Bandwidths follow Optuna 5: each kernel's sigma is the larger gap to its sorted neighbours
 (the outermost kernels use their inner gap), clipped to ``[W / min(100, n_kernels + 1), W]``
 where ``W`` is the domain width ("magic clip"); the prior kernel sits mid-domain with
-sigma ``W``.  Observation weights ramp linearly up for all but the newest 25
+sigma ``W`` (for the normal types: the prior itself, with ``W`` = sigma).  Observation weights ramp linearly up for all but the newest 25
 (``linear_forgetting``).
 """
 from __future__ import annotations
@@ -35,7 +35,6 @@ from scipy.special import ndtr, ndtri
 
 from nniray.search_space import Param
 
-_LOG_TINY = -700.0  # log of a probability mass that underflowed
 _SQRT2PI_LOG = 0.5 * math.log(2 * math.pi)
 
 
@@ -46,7 +45,7 @@ class Dim:
     param: Param
     categorical: bool
     n_choices: int = 0
-    lo: float = -math.inf  # truncation domain in z
+    lo: float = -math.inf  # model (truncation) domain in z; always finite once built by Dim.of
     hi: float = math.inf
     prior_mu: float = 0.0
     prior_sigma: float = 1.0
@@ -121,9 +120,6 @@ class GroupSpec:
         self.log = np.array([d.log for d in nd], dtype=bool)
         self.isq = np.array([bool(d.q) for d in nd], dtype=bool)
         self.q = np.array([d.q or 1.0 for d in nd], dtype=float)
-        # the neighbour-gap rule needs finite ends: +-3 prior sigmas for the normal types
-        self.lo_gap = np.where(np.isfinite(self.lo), self.lo, self.prior_mu - 3 * self.prior_sigma)
-        self.hi_gap = np.where(np.isfinite(self.hi), self.hi, self.prior_mu + 3 * self.prior_sigma)
         self.any_log = bool(self.log.any())
 
     def to_z(self, x: np.ndarray) -> np.ndarray:
@@ -143,8 +139,9 @@ class GroupSpec:
 def _sigmas(z: np.ndarray, spec: GroupSpec, n_kernels: int) -> np.ndarray:
     """Optuna 5's neighbour-gap bandwidths with magic clip, for every numeric dim at once."""
     n = z.shape[0]
-    lo = np.minimum(spec.lo_gap, z.min(axis=0))
-    hi = np.maximum(spec.hi_gap, z.max(axis=0))
+    # observations can lie outside the model domain (qlognormal's 0, an imported value)
+    lo = np.minimum(spec.lo, z.min(axis=0))
+    hi = np.maximum(spec.hi, z.max(axis=0))
     order = np.argsort(z, axis=0, kind="stable")
     srt = np.vstack([lo, np.take_along_axis(z, order, axis=0), hi])
     sig_sorted = np.maximum(srt[1:-1] - srt[:-2], srt[2:] - srt[1:-1])
