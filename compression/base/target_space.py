@@ -80,7 +80,7 @@ class PruningTargetSpace:
             if value is None:
                 self.module._buffers.pop(self.mask_buffer_name, None)
             else:
-                ref = self.original
+                ref = self.original if not self.is_activation else self.activation
                 if ref is not None:
                     value = value.to(device=ref.device, dtype=ref.dtype)
                 self.module.register_buffer(self.mask_buffer_name, value)
