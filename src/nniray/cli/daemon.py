@@ -60,9 +60,15 @@ class Session:
         from nniray.experiment import Experiment
         if self.mode == "create":
             from nniray.config import load_config
-            exp = Experiment(load_config(config), id=self.exp_id)
+            cfg = load_config(config)
+            _own_ray_unless(cfg.local_service().ray_address)
+            exp = Experiment(cfg, id=self.exp_id)
             exp.start(self.port, debug=self.debug)
         elif self.mode == "resume":
+            from .locate import experiment_dir as locate_dir
+            store = ExperimentStore(locate_dir(self.exp_id, experiment_dir), readonly=True)
+            _own_ray_unless(((store.get_meta("config") or {}).get("trainingService") or {}).get("rayAddress"))
+            store.close()
             exp = Experiment.resume(self.exp_id, self.port, wait_completion=False, debug=self.debug,
                                     experiment_dir=experiment_dir)
         else:
@@ -235,6 +241,15 @@ def _positive_int(v: Any, field: str) -> int:
     return n
 
 
+def _own_ray_unless(ray_address: str | None) -> None:
+    """Without ``rayAddress`` the experiment gets its own local Ray.  A bare ``ray.init()``
+    would instead join whatever cluster ``/tmp/ray/ray_current_cluster`` names (one started
+    by ``ray start`` or a test's ``cluster_utils.Cluster``); ``RAY_ADDRESS=local`` prevents
+    that, and a user's own ``RAY_ADDRESS`` is still honoured."""
+    if not ray_address and not os.environ.get("RAY_ADDRESS"):
+        os.environ["RAY_ADDRESS"] = "local"
+
+
 def _shutdown_ray() -> None:
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
@@ -318,7 +333,9 @@ def _stop_when_terminal(session: Session) -> None:
 def _is_user_error(e: BaseException) -> bool:
     from nniray.config import ConfigError
     from nniray.experiment import ExperimentError
-    return isinstance(e, (ConfigError, ExperimentError, FileNotFoundError, KeyboardInterrupt))
+
+    from .errors import CliError
+    return isinstance(e, (ConfigError, ExperimentError, CliError, FileNotFoundError, KeyboardInterrupt))
 
 
 def _one_line(e: BaseException) -> str:
