@@ -78,7 +78,7 @@ def _breast_cancer():
 def _digits():
     from sklearn.datasets import load_digits
     X, y = load_digits(return_X_y=True)
-    idx = np.random.default_rng(0).choice(len(y), 600, replace=False)  # fixed subsample: cheap CV
+    idx = np.random.default_rng(0).choice(len(y), 400, replace=False)  # fixed subsample: cheap CV
     return X[idx] / 16.0, y[idx]
 
 
@@ -94,7 +94,7 @@ def hgb_breast_cancer(p: dict) -> float:
     model = HistGradientBoostingClassifier(
         learning_rate=p["learning_rate"], max_leaf_nodes=int(p["max_leaf_nodes"]),
         min_samples_leaf=int(p["min_samples_leaf"]), l2_regularization=p["l2_regularization"],
-        max_iter=15, max_bins=32, early_stopping=False, random_state=0)
+        max_iter=10, max_bins=32, early_stopping=False, random_state=0)
     return _cv_error(model, X, y)
 
 
@@ -121,8 +121,8 @@ PROBLEMS: dict[str, Problem] = {p.name: p for p in [
         "min_samples_leaf": {"_type": "randint", "_value": [1, 64]},
         "l2_regularization": {"_type": "loguniform", "_value": [1e-6, 10.0]}},
         hgb_breast_cancer, None,
-        "HistGradientBoosting (15 iters) on breast_cancer, 3-fold CV error"),
+        "HistGradientBoosting (10 iters) on breast_cancer, 3-fold CV error"),
     Problem("svm_digits", {"C": {"_type": "loguniform", "_value": [1e-2, 1e3]},
                            "gamma": {"_type": "loguniform", "_value": [1e-5, 1.0]}},
-            svm_digits, None, "RBF SVC on 600 digits, 3-fold CV error"),
+            svm_digits, None, "RBF SVC on 400 digits, 3-fold CV error"),
 ]}

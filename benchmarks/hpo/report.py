@@ -81,8 +81,12 @@ def aggregate(records: list[dict], contenders: list[str], problems: list[str]) -
     for r in records:
         sugg[r["contender"]].extend(r.get("suggest_s", []))
     med_suggest = {c: float(np.median(v)) for c, v in sugg.items() if v}
+    cpu = sum(sum(r.get("suggest_s", [])) for r in records)
+    wall = sum(sum(r.get("suggest_wall_s", [])) for r in records)
+    load_factor = wall / cpu if cpu > 0 and wall > 0 else None
     return {"seeds_used": seeds_used, "ref": ref, "stats": stats, "errors": errors, "capped": dict(capped), "mean_rank": mean_rank,
-            "rank_lists": dict(ranks), "median_suggest": med_suggest}
+            "rank_lists": dict(ranks), "median_suggest": med_suggest,
+            "load_factor": load_factor}
 
 
 def _fmt(x: float) -> str:
@@ -114,6 +118,9 @@ def markdown(agg: dict, contenders: list[str], problems: list[str], timings: dic
              f"(optimizer, problem); same seeds and budgets for every optimizer; all problems minimised; "
              f"process pool of {meta.get('workers')} on a shared, loaded 2-core machine "
              f"(wall time {meta.get('wall_min', 0):.1f} min).\n")
+    if agg.get("load_factor"):
+        L.append(f"Machine load during the run: optimizer wall time was {agg['load_factor']:.1f}× its CPU time "
+                 "(other engineers' jobs share the 2 cores), which is why times below are CPU times.\n")
     L.append("Regret = best value within the budget − optimum (synthetic), or − the best CV error any "
              "optimizer found in this run (ML tasks). Cells: **mean** / median regret over seeds. "
              "Mean rank: per problem, rank of mean regret (1 = best), averaged over problems.\n")
