@@ -9,11 +9,16 @@ or weights (``target='params'``), counted over all Conv/Linear layers — and no
 (base ``pruning_algorithm``, default ``l1``) are scored by the evaluator's ``evaluating_func``;
 the score is the reward (AMC's ``acc_reward``).  ``compress()`` applies the best episode.
 
-Resources are counted on the masked model (FLOPs of the remaining filters); the shrinking of the
-next layer's input channels is only realised by speedup (see docs/decisions).
+Resources (``resource_mode``): ``'speedup'`` (default) counts what the model costs after
+``ModelSpeedup`` — a removed channel also shrinks the layers that consume it — from a per-model
+probe (``_amc/resource.py``; one speedup of a copy per target layer, done once); ``'masked'``
+counts the masked model (only the removed filters, like ``count_flops_params`` before speedup).
+If speedup cannot handle the model, the masked count is used with a warning.
 """
 from __future__ import annotations
 
+import copy
+import warnings
 from typing import Any, Dict, List, Optional
 
 import torch
@@ -21,6 +26,7 @@ import torch
 from ._advanced.base import AdvancedPruner
 from ._amc.ddpg import DDPGAgent, DDPGParams
 from ._amc.env import AMCEnv, measure_layers, merge_units
+from ._amc.resource import probe_speedup_resource
 
 __all__ = ["AMCPruner", "DEFAULT_MAX_SPARSE_RATIO"]
 
@@ -52,17 +58,23 @@ class AMCPruner(AdvancedPruner):
         tau=0.01, init_delta=0.5, delta_decay=0.99, ...).
     seed
         Seed of the agent (exploration and network initialisation).
+    resource_mode
+        ``'speedup'`` (default): FLOPs/weights after speedup; ``'masked'``: of the masked model.
     """
 
     _required_evaluator_parts = ("evaluating_func",)
 
     def __init__(self, model: torch.nn.Module, config_list: List[Dict[str, Any]], evaluator: Any, total_episode: int,
                  dummy_input: Any = None, pruning_algorithm: str = "l1", target: str = "flops",
-                 ddpg_params: Optional[Dict[str, Any]] = None, seed: Optional[int] = None, existed_wrappers=None):
+                 ddpg_params: Optional[Dict[str, Any]] = None, seed: Optional[int] = None,
+                 resource_mode: str = "speedup", existed_wrappers=None):
         if not isinstance(total_episode, int) or isinstance(total_episode, bool) or total_episode < 1:
             raise ValueError(f"AMCPruner: total_episode must be a positive int, got {total_episode!r}")
         if target not in ("flops", "params"):
             raise ValueError(f"AMCPruner: target must be 'flops' or 'params', got {target!r}")
+        if resource_mode not in ("speedup", "masked"):
+            raise ValueError(f"AMCPruner: resource_mode must be 'speedup' or 'masked', got {resource_mode!r}")
+        self.resource_mode = resource_mode
         if pruning_algorithm == "level":
             raise ValueError("AMCPruner prunes channels: pruning_algorithm must be 'l1', 'l2' or 'fpgm', got 'level'")
         self.total_episode = total_episode
@@ -92,9 +104,34 @@ class AMCPruner(AdvancedPruner):
         caps = self._caps()
         for info in layers:
             info.max_ratio = caps[info.name]
-        layers = merge_units(layers, self.units())
+        units = self.units()
+        layers = merge_units(layers, units)
         total = total_flops if self.target == "flops" else total_params
-        return AMCEnv(layers, total, self.resource_ratio, self.target)
+        resource = None
+        if self.resource_mode == "speedup":
+            resource = self._probe(units)
+        return AMCEnv(layers, total, self.resource_ratio, self.target, resource)
+
+    def _probe(self, units):
+        """The after-speedup resource model, measured on an unwrapped copy; falls back to the
+        masked count (with a warning) if speedup cannot handle the model."""
+        was_wrapped = self._is_wrapped
+        masks = self.get_masks()
+        self.unwrap_model()
+        try:
+            clean = copy.deepcopy(self.bound_model)
+        finally:
+            if was_wrapped:
+                self.wrap_model()
+        if masks:
+            warnings.warn("AMCPruner: the model already has masks; the speedup resource model is measured on the "
+                          "unmasked model", stacklevel=3)
+        try:
+            return probe_speedup_resource(clean, self.dummy_input, units, self.target)
+        except Exception as exc:  # speedup does not support every model: degrade, loudly
+            warnings.warn(f"AMCPruner: measuring {self.target} after speedup failed ({exc!r}); counting the masked "
+                          f"model instead (resource_mode='masked')", stacklevel=3)
+            return None
 
     def _run(self) -> None:
         env = self.make_env()

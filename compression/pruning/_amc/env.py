@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["LayerInfo", "measure_layers", "merge_units", "AMCEnv"]
+__all__ = ["LayerInfo", "measure_layers", "merge_units", "ResourceModel", "AMCEnv"]
 
 
 @dataclass
@@ -111,25 +111,55 @@ def merge_units(layers: List[LayerInfo], units: List[List[str]]) -> List[LayerIn
     return merged
 
 
+class ResourceModel:
+    """``remaining(s) = fixed + sum_j cost_j * prod_u (1 - A[j, u] * s_u)``.
+
+    ``s_u`` is the ratio of unit ``u``; ``A[j, u]`` says how much of layer ``j``'s cost scales with
+    unit ``u``'s kept channels (1 for the unit's own layers and, after speedup, for the layers that
+    consume its channels).  The masked count is the special case ``A = identity``; it is linear.
+    """
+
+    def __init__(self, costs: Sequence[float], coeff: np.ndarray, fixed: float = 0.0):
+        self.costs = np.asarray(costs, dtype=float)
+        self.coeff = np.clip(np.asarray(coeff, dtype=float), 0.0, 1.0)
+        self.fixed = float(fixed)
+
+    @classmethod
+    def linear(cls, unit_costs: Sequence[float], total: float) -> "ResourceModel":
+        return cls(unit_costs, np.eye(len(unit_costs)), total - float(np.sum(unit_costs)))
+
+    @property
+    def total(self) -> float:
+        return self.fixed + float(self.costs.sum())
+
+    def remaining(self, ratios: Sequence[float]) -> float:
+        s = np.zeros(self.coeff.shape[1])
+        s[:len(ratios)] = ratios
+        return self.fixed + float((self.costs * np.prod(1.0 - self.coeff * s[None, :], axis=1)).sum())
+
+
 class AMCEnv:
     """State embedding, constraint clipping and resource book-keeping for one pruning episode."""
 
     N_STATES = 10
 
-    def __init__(self, layers: List[LayerInfo], total_cost: float, sparse_ratio: float, target: str = "flops"):
+    def __init__(self, layers: List[LayerInfo], total_cost: float, sparse_ratio: float, target: str = "flops",
+                 resource: Optional[ResourceModel] = None):
         if target not in ("flops", "params"):
             raise ValueError(f"target must be 'flops' or 'params', got {target!r}")
         self.layers = layers
         self.target = target
-        self.total_cost = float(total_cost)
         self.sparse_ratio = float(sparse_ratio)
         self.costs = np.array([l.cost(target) for l in layers], dtype=float)
+        self.resource = resource if resource is not None else ResourceModel.linear(self.costs, total_cost)
+        self.total_cost = self.resource.total
         self.caps = np.array([self._round_down(l.max_ratio, l.out_channels) for l in layers])
-        self.required = self.sparse_ratio * self.total_cost
-        if (self.costs * self.caps).sum() < self.required - 1e-6:
+        self.budget = (1.0 - self.sparse_ratio) * self.total_cost
+        best = self.resource.remaining(self.caps)
+        if best > self.budget + 1e-6:
             raise ValueError(
                 f"sparse_ratio {sparse_ratio} of {target} cannot be reached: pruning every target layer at its "
-                f"max_sparse_ratio removes only {(self.costs * self.caps).sum() / self.total_cost:.4f}; "
+                f"max_sparse_ratio removes only {1 - best / self.total_cost:.4f}; "
                 "lower sparse_ratio, raise max_sparse_ratio or select more layers")
         feats = np.array([[i, l.kind, l.in_channels, l.out_channels, l.stride, l.kernel, l.cost(target)]
                           for i, l in enumerate(layers)], dtype=float)
@@ -148,7 +178,7 @@ class AMCEnv:
         return self.state()
 
     def removed(self) -> float:
-        return float(sum(r * c for r, c in zip(self.ratios, self.costs)))
+        return self.total_cost - self.resource.remaining(self.ratios)
 
     def state(self) -> np.ndarray:
         t = min(self.t, len(self.layers) - 1)
@@ -156,14 +186,28 @@ class AMCEnv:
         rest = float(self.costs[t + 1:].sum()) / self.total_cost
         return np.concatenate([self._static[t], [removed, rest, self.prev_action]]).astype(np.float32)
 
+    def _feasible(self, ratio: float) -> bool:
+        """Can the budget still be met with ``ratio`` here and every later layer at its cap?"""
+        trial = list(self.ratios) + [ratio] + list(self.caps[self.t + 1:])
+        return self.resource.remaining(trial) <= self.budget + 1e-6
+
     def bounds(self) -> (float, float):
-        """Feasible ratio range for the current layer given the ratios chosen so far."""
+        """Feasible ratio range for the current layer given the ratios chosen so far: the fewest
+        whole channels that keep the budget reachable (the resource falls monotonically with
+        every ratio, so a bisection over channel counts finds it), up to the layer's cap."""
         t = self.t
-        still_needed = self.required - self.removed() - float((self.costs[t + 1:] * self.caps[t + 1:]).sum())
-        low = max(0.0, still_needed / self.costs[t]) if self.costs[t] > 0 else 0.0
         channels = self.layers[t].out_channels
-        low = math.ceil(low * channels - 1e-9) / channels          # round up: never fall short
-        return min(low, self.caps[t]), self.caps[t]
+        high_k = int(round(self.caps[t] * channels))
+        lo, hi = 0, high_k
+        if self._feasible(0.0):
+            hi = 0
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._feasible(mid / channels):
+                hi = mid
+            else:
+                lo = mid + 1
+        return hi / channels, self.caps[t]
 
     def step(self, action: float) -> (np.ndarray, float, bool):
         """Apply ``action`` in [0, 1] (fraction of the layer's cap) to the current layer.
@@ -179,4 +223,4 @@ class AMCEnv:
         return self.state(), ratio, done
 
     def remaining_cost(self, ratios: Sequence[float]) -> float:
-        return self.total_cost - float(sum(r * c for r, c in zip(ratios, self.costs)))
+        return self.resource.remaining(ratios)

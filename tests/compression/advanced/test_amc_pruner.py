@@ -15,11 +15,11 @@ def masked_flops(masks, model):
 
 
 @pytest.mark.parametrize("target", ["flops", "params"])
-def test_every_episode_meets_the_resource_budget(target):
+def test_every_episode_meets_the_masked_resource_budget(target):
     torch.manual_seed(0)
     model = ConvNet()
     pruner = AMCPruner(model, [{"op_types": ["Conv2d"], "sparse_ratio": 0.5}], make_evaluator(model),
-                       total_episode=6, target=target, ddpg_params=SMALL_DDPG, seed=0)
+                       total_episode=6, target=target, ddpg_params=SMALL_DDPG, seed=0, resource_mode="masked")
     _, masks = pruner.compress()
     assert len(pruner.history) == 6
     for h in pruner.history:
@@ -36,6 +36,32 @@ def test_every_episode_meets_the_resource_budget(target):
     assert best[3] == max(h["score"] for h in pruner.history)
 
 
+@pytest.mark.parametrize("target", ["flops", "params"])
+def test_speedup_resource_budget_holds_after_real_speedup(target):
+    from nniray.compression.speedup import ModelSpeedup
+    from nniray.compression.utils import count_flops_params
+    torch.manual_seed(0)
+    model = ConvNet()
+    x = torch.zeros(1, 1, 6, 6)
+    flops0, _, _ = count_flops_params(model, x, verbose=False)
+    weights0 = sum(m.weight.numel() for m in (model.conv1, model.conv2, model.fc))
+    pruner = AMCPruner(model, [{"op_types": ["Conv2d"], "sparse_ratio": 0.6}], make_evaluator(model, dummy_input=x),
+                       total_episode=4, target=target, ddpg_params=SMALL_DDPG, seed=0)
+    env = pruner.make_env()
+    # conv1's channels are also conv2's input channels: A[conv2, conv1] = 1
+    names = ["conv1", "conv2", "fc"]
+    assert env.resource.coeff.tolist() == [[1, 0], [1, 1], [0, 1]]
+    _, masks = pruner.compress()
+    for h in pruner.history:
+        assert h["remaining"] <= 0.4 * h["total"] + 1e-6
+    pruner.unwrap_model()
+    ModelSpeedup(model, x, masks).speedup_model()
+    if target == "flops":
+        assert count_flops_params(model, x, verbose=False)[0] <= 0.4 * flops0
+    else:
+        assert sum(getattr(model, n).weight.numel() for n in names) <= 0.4 * weights0
+
+
 def test_caps_and_validation():
     model = ConvNet()
     ev = make_evaluator(model)
@@ -45,7 +71,7 @@ def test_caps_and_validation():
     assert all(r <= 0.5 for h in pruner.history for r in h["sparse_ratios"].values())
     model = ConvNet()
     with pytest.raises(ValueError, match="cannot be reached"):
-        AMCPruner(model, [{"op_types": ["Conv2d"], "sparse_ratio": 0.9}], make_evaluator(model),
+        AMCPruner(model, [{"op_types": ["Conv2d"], "sparse_ratio": 0.99}], make_evaluator(model),
                   total_episode=1).compress()
     model = ConvNet()
     with pytest.raises(ValueError, match="same value"):
