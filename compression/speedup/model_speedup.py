@@ -208,7 +208,7 @@ class ModelSpeedup:
             if u is not None:
                 res = u.direct_update(self, n, {i.name: direct.get(i.name) for i in n.all_input_nodes})
             if res is NotImplemented:
-                if n.op == "call_module" and isinstance(self._module(n.target), FOLLOWER_TYPES):
+                if n.op == "call_module" and isinstance(self._module(n.target), FOLLOWER_TYPES + (nn.GroupNorm,)):
                     self._align_norm(n, direct)
                 try:
                     res = prober.direct(n, direct)
@@ -226,7 +226,7 @@ class ModelSpeedup:
         return direct
 
     def _align_norm(self, node: fx.Node, direct: Dict[str, Any]) -> None:
-        """Mask BatchNorm channels whose input is always zero (NNI 3.0 aligns BN to its conv).
+        """Mask BatchNorm (and whole GroupNorm groups) whose input is always zero (NNI 3.0 aligns BN to its conv).
 
         Without this a pruned filter followed by BN would still emit BN's constant shift, and
         the pruned model would depend on whether speedup can remove that channel.
@@ -236,6 +236,9 @@ class ModelSpeedup:
         if not isinstance(im, torch.Tensor) or im.dim() < 2 or getattr(module, "weight", None) is None:
             return
         dead = ~(im != 0).any(dim=[d for d in range(im.dim()) if d != 1])
+        if isinstance(module, nn.GroupNorm):  # only whole dead groups give a constant output
+            per = module.num_channels // module.num_groups
+            dead = dead.view(module.num_groups, per).all(1, keepdim=True).expand(module.num_groups, per).reshape(-1)
         if bool(dead.any()):
             with torch.no_grad():
                 module.weight[dead] = 0

@@ -364,3 +364,43 @@ def test_concrete_trace_follows_python_control_flow():
     targets = [n.target for n in tr.graph.nodes if n.op == "call_function"]
     assert torch.relu in targets
     assert tr.values["conv"].shape == (2, 4, 4, 4)
+
+
+class Decoder(nn.Module):
+    """Embedding → Linear, and Conv → GroupNorm → ConvTranspose2d."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(20, 8)
+        self.proj = nn.Linear(8, 4)
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.gn = nn.GroupNorm(4, 8)
+        self.up = nn.ConvTranspose2d(8, 6, 2, stride=2)
+        self.head = nn.Conv2d(6, 2, 1)
+
+    def forward(self, tokens, img):
+        a = self.proj(self.emb(tokens)).mean(1)
+        b = self.head(F.relu(self.up(F.relu(self.gn(self.conv(img))))))
+        return b.mean((2, 3)) + a[:, :2]
+
+
+def test_embedding_groupnorm_convtranspose():
+    m = Decoder().eval()
+    emb_mask = torch.ones_like(m.emb.weight)
+    emb_mask[:, [1, 5]] = 0  # prune embedding dims 1 and 5
+    masks = {"emb": {"weight": emb_mask},
+             "conv": filter_mask(m.conv, [0, 1, 4, 5]),  # whole GroupNorm groups 0 and 2
+             "up": {"weight": torch.ones_like(m.up.weight)}}
+    masks["up"]["weight"][:, [2, 3]] = 0  # ConvTranspose weight is (in, out, k, k): out channels 2, 3
+    masks["up"]["bias"] = torch.tensor([1.0, 1, 0, 0, 1, 1])
+    ref = masked_copy(m, masks)
+    with torch.no_grad():  # GroupNorm groups fed only by pruned filters are masked (align)
+        ref.gn.weight[[2, 3, 6, 7]] = 0
+        ref.gn.bias[[2, 3, 6, 7]] = 0
+    inputs = (torch.randint(0, 20, (2, 5)), torch.randn(2, 3, 4, 4))
+    ModelSpeedup(m, inputs, masks).speedup_model()
+    assert m.emb.weight.shape == (20, 6) and m.proj.in_features == 6
+    assert m.conv.out_channels == 4 and (m.gn.num_groups, m.gn.num_channels) == (2, 4)
+    assert (m.up.in_channels, m.up.out_channels) == (4, 4) and m.head.in_channels == 4
+    with torch.no_grad():
+        assert torch.allclose(m(*inputs), ref(*inputs), atol=ATOL)
