@@ -123,7 +123,8 @@ class AdvancedPruner(Pruner):
         out = {}
         for name, ts in self._weights.items():
             mask = ts.mask
-            out[name] = 0.0 if mask is None else float(1 - mask.float().mean())
+            # double precision: the ratio goes back through floor(ratio * n), which float32 can miss by one
+            out[name] = 0.0 if mask is None else float(1 - mask.double().mean())
         return out
 
     def current_sparsity(self) -> float:
@@ -150,6 +151,9 @@ class AdvancedPruner(Pruner):
         saved = {name: dict(ts.setting) for name, ts in self._weights.items()}
         current = self.current_ratios()
         ratios = {name: float(min(1.0, allocation.get(name, current[name]))) for name in self._weights}
+        if keep_pruned:
+            # never below what is already pruned: iterative pruning only adds
+            ratios = {name: max(r, current[name]) for name, r in ratios.items()}
         # members of a dependency group prune the same channels, so they need one ratio: the
         # size-weighted mean of theirs keeps the group's total
         groups: Dict[Any, List[str]] = {}
