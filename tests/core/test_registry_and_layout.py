@@ -1,0 +1,45 @@
+"""Algorithm lookup and classArgs checks; the package layout imports the same from a wheel."""
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from nniray.strategies.registry import AlgorithmError, create_algorithm, lookup
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_lookup_and_class_args():
+    assert lookup("tpe").name == "TPE"
+    with pytest.raises(AlgorithmError, match="did you mean 'TPE'"):
+        lookup("TPF", "tuner")
+    with pytest.raises(AlgorithmError, match="is an assessor, not a tuner"):
+        lookup("Medianstop", "tuner")
+    with pytest.raises(AlgorithmError, match="classArgs.optimise_mode.*did you mean 'optimize_mode'"):
+        create_algorithm("tuner", "Random", {"optimise_mode": "maximize"})
+
+
+def test_core_imports_stay_light():
+    out = subprocess.run([sys.executable, "-c", "import sys, nniray, nniray.search_space, nniray.config; "
+                          "print(sorted(m for m in ('ray', 'torch') if m in sys.modules))"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_wheel_imports_every_subpackage(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path),
+                    str(ROOT)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("nniray-*.whl")
+    target = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(target)
+    code = ("import nniray, nniray.actors, nniray.strategies, nniray.training_services, nniray.compression, "
+            "nniray.compression.pruning, nniray.compression.speedup, nniray.strategies.curvefitting, "
+            "nniray.experiment, nniray.cli\n"
+            "import os\nfor m in (nniray, nniray.actors, nniray.strategies, nniray.compression):\n"
+            f"    assert m.__file__.startswith({str(target)!r}), m.__file__\n")
+    env = dict(os.environ, PYTHONPATH=str(target))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path)
