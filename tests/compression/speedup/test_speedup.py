@@ -404,3 +404,27 @@ def test_embedding_groupnorm_convtranspose():
     assert (m.up.in_channels, m.up.out_channels) == (4, 4) and m.head.in_channels == 4
     with torch.no_grad():
         assert torch.allclose(m(*inputs), ref(*inputs), atol=ATOL)
+
+
+def test_user_graph_module_and_mask_updater():
+    from nniray.compression.speedup import MaskUpdater
+
+    seen = []
+
+    class CountingUpdater(MaskUpdater):  # observes, then defers to the built-in probing
+        def detect(self, speedup, node):
+            return node.op == "call_module" and node.target == "conv2"
+
+        def direct_update(self, speedup, node, input_masks):
+            seen.append(node.name)
+            return NotImplemented
+
+    m = PlainCNN()
+    gm = torch.fx.symbolic_trace(m)
+    masks = {"conv1": filter_mask(m.conv1, [0, 1, 2, 3])}
+    ref = masked_copy(m, masks)
+    x = torch.randn(2, 3, 8, 8)
+    ModelSpeedup(m, x, masks, graph_module=gm, customized_mask_updaters=[CountingUpdater()]).speedup_model()
+    assert seen == ["conv2"]
+    assert m.conv1.out_channels == 4 and m.conv2.in_channels == 4
+    assert torch.allclose(m(x), ref(x), atol=ATOL)
