@@ -71,6 +71,8 @@ def test_rest_routes_in_nni_shapes(exp):
         {jj["trialJobId"]: json.loads(jj["hyperParameters"][0])["parameters"]["x"] for jj in jobs}
     code, infos = rest(port, "GET", "/experiments-info")
     assert [i["id"] for i in infos] == [exp["id"]] and infos[0]["port"] == port
+    assert infos[0]["startTime"] > 10 ** 12 and infos[0]["logDir"] == str(exp["dir"])
+    assert rest(port, "GET", "/experiment-metadata")[1] == infos[0]
     code, body = rest(port, "GET", "/trial-jobs/nosuch")
     assert code == 404 and "nosuch" in body["error"]
     code, body = rest(port, "PUT", "/experiment?update_type=BOGUS", {"params": {}})

@@ -13,7 +13,6 @@ import logging
 import re
 import threading
 import urllib.parse
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
@@ -96,9 +95,18 @@ def _delete_experiment(s: Any, q: dict, body: Any) -> Any:
     return None
 
 
+def _manifest_entry(exp_id: str, info: dict) -> dict:
+    """A registry entry as an entry of NNI's experiments manifest (times in ms)."""
+    out = dict(info, id=exp_id)
+    for key in ("startTime", "endTime"):
+        if isinstance(out.get(key), (int, float)):
+            out[key] = shapes.ms(out[key])
+    return out
+
+
 def _experiment_metadata(s: Any, q: dict, body: Any) -> Any:
     from nniray.storage import default_registry
-    return default_registry().get(s.exp_id) or {}
+    return _manifest_entry(s.exp_id, default_registry().get(s.exp_id) or {})
 
 
 def _import_data(s: Any, q: dict, body: Any) -> Any:
@@ -161,7 +169,7 @@ def _export_data(s: Any, q: dict, body: Any) -> Any:
 
 def _experiments_info(s: Any, q: dict, body: Any) -> Any:
     from .locate import refreshed
-    return [dict(info, id=k) for k, info in sorted(refreshed().items())]
+    return [_manifest_entry(k, info) for k, info in sorted(refreshed().items())]
 
 
 def _trial_file(s: Any, q: dict, body: Any, trial_id: str, filename: str) -> Any:

@@ -9,7 +9,6 @@ client decodes it twice), ``export-data`` values as JSON text.  Nothing here imp
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +161,3 @@ def check_import_data(data: Any, where: str = "import data") -> list[dict]:
         out.append(dict(rec, value=value))
     return out
 
-
-def is_finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
