@@ -70,7 +70,14 @@ def build(name: str) -> nn.Module:
     if name == "vit_b_16":
         kwargs.update(image_size=112)  # 49 tokens: keeps the CPU run affordable
     torch.manual_seed(0)
-    return getattr(tvm, name)(**kwargs).eval()
+    model = getattr(tvm, name)(**kwargs).eval()
+    # Some heads are zero-initialised (ViT): random values, or every output would be 0 and
+    # the equivalence check would prove nothing.
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.Linear, nn.Conv2d)) and not bool(m.weight.any()):
+                nn.init.normal_(m.weight, std=0.02)
+    return model
 
 
 def input_sizes(name: str):

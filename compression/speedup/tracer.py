@@ -209,6 +209,16 @@ def concrete_trace(model: torch.nn.Module, dummy_input: Any,
     finally:
         model.train(was_training)
     gm = fx.GraphModule(tracer.root, graph)
+    # Buffers (and constants) read in forward become get_attr nodes through create_arg,
+    # which bypasses create_proxy: fetch their values here.
+    for n in graph.nodes:
+        if n.op == "get_attr" and tracer.values.get(n.name) is None:
+            obj = model
+            for part in n.target.split("."):
+                obj = getattr(obj, part, None)
+            if obj is None:
+                obj = getattr(gm, n.target, None)
+            tracer.values[n.name] = obj
     return TraceResult(gm, tracer.values)
 
 
