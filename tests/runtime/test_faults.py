@@ -184,8 +184,9 @@ from nniray.experiment import Experiment
 cluster = Cluster(initialize_head=True, head_node_args={{"num_cpus": 0}})
 workers = [cluster.add_node(num_cpus=1), cluster.add_node(num_cpus=1)]
 cluster.wait_for_nodes()
-ray.init(address=cluster.address, namespace="nniray", log_to_driver=False)
-exp = Experiment(build_config({cfg!r}))
+cfg = {cfg!r}
+cfg["trainingService"]["rayAddress"] = cluster.address  # attach to an existing cluster by address
+exp = Experiment(build_config(cfg))
 exp.start()
 deadline = time.time() + 60
 while time.time() < deadline and exp._store.status_counts().get("SUCCEEDED", 0) < 2:
