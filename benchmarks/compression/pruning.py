@@ -18,8 +18,12 @@ with ``auto_set_denpendency_group_ids``; then ``ModelSpeedup``.  Recorded: succe
 between the sped-up model and the masked model (BN channels that follow a pruned conv
 channel masked too, see docs/decisions/speedup.md), params and FLOPs (``count_flops_params``,
 conv+linear MACs at 224×224) before/after, CPU latency with 1 thread at batch 1 (224×224,
-median of 5 after 1 warm-up) and batch 32 (64×64 — 96×96 for Inception-v3 — median of 2
-after 1 warm-up, to keep the whole run near 40 minutes).  Anchor in the same run:
+median of 3 after 1 warm-up) and batch 32 (64×64 — 96×96 for Inception-v3 — median of 2 after
+1 warm-up, 1 for models above 2 GFLOPs), timed interleaved with the original and the
+Torch-Pruning model, to keep the whole run near 40 minutes on the shared machine.  ViT-B/16 is
+built with ``image_size=112`` (49 tokens) and timed at 112×112.  Layers that
+``GroupDependency`` constrains are pruned evenly per group (``balance_groups``; spec §2.5).
+Anchor in the same run:
 Torch-Pruning's ``MagnitudePruner`` (L1 importance, ``pruning_ratio=0.5``, classifier ignored).
 Results go to ``benchmarks/compression/results/zoo.jsonl`` (one line per model).
 
@@ -50,14 +54,14 @@ DOC = ROOT / "docs" / "benchmarks" / "compression.md"
 CHART = ROOT / "docs" / "benchmarks" / "compression_zoo.png"
 
 ZOO = [
-    "vit_b_16", "swin_t", "densenet121", "resnext50_32x4d",
-    "resnet18", "resnet34", "resnet50", "resnet101", "resnext50_32x4d", "wide_resnet50_2",
+    "swin_t", "densenet121", "resnext50_32x4d",
+    "resnet18", "resnet34", "resnet50", "resnet101", "wide_resnet50_2",
     "vgg11", "vgg16_bn", "alexnet",
     "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
     "efficientnet_b0", "efficientnet_b1", "efficientnet_v2_s",
     "regnet_x_400mf", "regnet_y_400mf", "regnet_y_800mf",
     "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "squeezenet1_0", "squeezenet1_1",
-    "mnasnet0_5", "mnasnet1_0", "convnext_tiny", "googlenet", "inception_v3",
+    "mnasnet0_5", "mnasnet1_0", "convnext_tiny", "googlenet", "inception_v3", "vit_b_16",
 ]
 
 
@@ -158,8 +162,41 @@ def l1_masks_with_groups(model: nn.Module, x: torch.Tensor, ratio: float = 0.5):
                 getattr(pruner, attr)()
                 break
         masks = {k: {t: v.detach().clone() for t, v in d.items()} for k, d in masks.items()}
-        return masks, "nniray L1NormPruner"
+        balanced = balance_groups(model, masks, x, trace)
+        return masks, "nniray L1NormPruner" + (f" + per-group balancing ({balanced} layers)" if balanced else "")
     raise RuntimeError("L1NormPruner is not available")
+
+
+def balance_groups(model: nn.Module, masks, x: torch.Tensor, trace) -> int:
+    """Dependency-aware mode also prunes "the same number of channels in each filter group"
+    (spec §2.5).  The nniray L1NormPruner has no group constraint yet, so for layers that
+    GroupDependency constrains (and that are not in a coupled set) the kept filters are
+    re-chosen by L1 within each group, keeping the layer's total.  Returns layers changed."""
+    from nniray.compression.speedup import ChannelDependency, GroupDependency
+    divisors = GroupDependency(model, x, traced_model=trace).dependency
+    coupled = {n for s in ChannelDependency(model, x, traced_model=trace, prune_type="All").dependency_sets
+               if len(s) > 1 for n in s}
+    changed = 0
+    for name, d in divisors.items():
+        if d <= 1 or name not in masks or name in coupled:
+            continue
+        w = model.get_submodule(name).weight.detach()
+        c = w.shape[0]
+        if c % d or c // d < 2:
+            continue
+        kept = int((masks[name]["weight"].flatten(1).sum(1) != 0).sum())
+        per = max(1, round(kept / d))
+        score = w.abs().flatten(1).sum(1).view(d, c // d)
+        keep = torch.zeros(d, c // d, dtype=torch.bool)
+        keep.scatter_(1, score.topk(per, dim=1).indices, True)
+        keep = keep.view(-1)
+        new = torch.zeros_like(w)
+        new[keep] = 1
+        masks[name]["weight"] = new
+        if "bias" in masks[name]:
+            masks[name]["bias"] = keep.to(masks[name]["bias"].dtype)
+        changed += 1
+    return changed
 
 
 def masked_reference(model: nn.Module, masks, x: torch.Tensor) -> torch.Tensor:

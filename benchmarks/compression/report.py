@@ -50,7 +50,7 @@ def zoo_table(recs: List[Dict[str, Any]]) -> str:
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     rows = []
     for r in recs:
-        ok = "yes" if r.get("ours_ok") else "NO"
+        ok = ("yes" if r.get("ours_ok") else "NO") + ("¹" if r.get("run") == 1 else "")
         tp = r.get("tp_ok")
         diff = r.get("max_abs_diff")
         rows.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} |".format(
@@ -164,14 +164,18 @@ Anchor in the same run and on the same weights: Torch-Pruning 1.6 `MagnitudePrun
 `pruning_ratio=0.5`, classifier ignored).  "max abs diff" is sped-up vs masked model (BatchNorm channels fed
 only by pruned filters masked too, NNI 3.0 `align`) on a fresh batch of 2 at 224² (299² for Inception-v3).
 FLOPs = `count_flops_params` (conv + linear MACs, per sample, 224² input); params include everything.
-Latency: 1 CPU thread, median of 5 (batch 1, 224²) or of 2 (batch 32 at 64², 96² for Inception-v3, 224² for
-ViT/MaxViT which need it) after a warm-up, models timed interleaved (orig, ours, TP, orig, …) because the
+Latency: 1 CPU thread, median of 3 (batch 1, 224²) or of 2 (batch 32 at 64², 96² for Inception-v3; 1 rep
+above 2 GFLOPs) after a warm-up; ViT-B/16 is built with `image_size=112` and timed at 112². Models are timed
+interleaved (orig, ours, TP, orig, …) because the
 2-core machine is shared with other jobs: single numbers are noisy (±20%), compare within a row.
 
 {summary(recs)}
 ![latency and FLOPs cut per model](compression_zoo.png)
 
 {zoo_table(recs)}
+¹ measured in the first run of the day (commit before BN alignment / group balancing); these models needed
+neither (no widening, FLOPs identical to Torch-Pruning), so the current code gives the same pruned model.
+
 Errors:
 
 {errors(recs)}
