@@ -43,3 +43,35 @@ def test_wheel_imports_every_subpackage(tmp_path):
             f"    assert m.__file__.startswith({str(target)!r}), m.__file__\n")
     env = dict(os.environ, PYTHONPATH=str(target))
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path)
+
+
+def test_registered_algorithm_and_its_validator(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNIRAY_HOME", str(tmp_path / "home"))
+    pkg = tmp_path / "code"
+    pkg.mkdir()
+    (pkg / "demo_tuner_mod.py").write_text(
+        "from nniray import Tuner, ClassArgsValidator\n"
+        "class DemoTuner(Tuner):\n"
+        "    def __init__(self, optimize_mode='maximize', depth=1):\n"
+        "        self.depth = depth\n"
+        "    def update_search_space(self, s): self.s = s\n"
+        "    def generate_parameters(self, i, **kw): return {}\n"
+        "    def receive_trial_result(self, *a, **kw): pass\n"
+        "class DemoValidator(ClassArgsValidator):\n"
+        "    def validate_class_args(self, **kwargs):\n"
+        "        self.range('depth', int, 1, 5)(kwargs.get('depth', 1))\n")
+    monkeypatch.syspath_prepend(str(pkg))
+    meta = tmp_path / "meta.yml"
+    meta.write_text("algoType: tuner\nbuiltinName: demotuner\nclassName: demo_tuner_mod.DemoTuner\n"
+                    "classArgsValidator: demo_tuner_mod.DemoValidator\n")
+    from nniray.strategies import registry
+    registry.register(meta)
+    assert registry.lookup("demotuner").source == "User"
+    assert create_algorithm("tuner", "demotuner", {"depth": 3}).depth == 3
+    with pytest.raises(AlgorithmError, match=r"depth should be in range \[1, 5\]"):
+        create_algorithm("tuner", "demotuner", {"depth": 9})
+    with pytest.raises(AlgorithmError, match="built in and cannot be unregistered"):
+        registry.unregister("TPE")
+    registry.unregister("demotuner")
+    with pytest.raises(AlgorithmError, match="unknown"):
+        registry.lookup("demotuner")
