@@ -72,6 +72,16 @@ def test_resume_unknown_id_is_one_line_exit_1(cli):
     assert "Traceback" not in r.stderr
 
 
+def test_resume_of_a_function_trial_experiment_is_refused(cli, stopped):
+    store = ExperimentStore(stopped)
+    cfg = store.get_meta("config")
+    del cfg["trialCommand"]
+    store.set_meta("config", cfg)
+    store.close()
+    r = cli("resume", "offline1", "-p", "18996")
+    assert r.returncode == 1 and "Python function trial" in r.stderr and "trial_function" in r.stderr
+
+
 def test_bad_config_names_the_field(cli, tmp_path):
     cfg = write_experiment(tmp_path / "bad")
     cfg.write_text(cfg.read_text().replace("maxTrialNumber", "maxTrialNumbr"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socketserver
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -277,6 +278,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(200, None)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host's FQDN, which can stall for seconds on a
+        # machine without DNS; the name is never used here.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+
 class RestServer:
     """Binds at construction (so a busy port fails before anything else starts); serves in a
     background thread after :meth:`start`."""
@@ -284,11 +295,10 @@ class RestServer:
     def __init__(self, session: Any, port: int, host: str = "127.0.0.1") -> None:
         handler = type("Handler", (_Handler,), {"session": session})
         try:
-            self.httpd = ThreadingHTTPServer((host, port), handler)
+            self.httpd = _Server((host, port), handler)
         except OSError as e:
             raise PortInUse(f"port {port} is not available ({e.strerror or e}): another experiment or program "
                             f"uses it; stop it (`nniray stop --port {port}`) or choose another with --port") from None
-        self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self._thread: threading.Thread | None = None
 
