@@ -164,7 +164,7 @@ class GroupEstimator:
         self.n_kernels = K = n + 1
         w = np.append(weights, prior_weight)
         self.logw = np.log(np.maximum(w / w.sum(), 1e-300))
-        self.p = w / w.sum()
+        self.cum_p = np.cumsum(w / w.sum())
         # numeric block: K x Dn
         z = values[:, spec.num]
         self.mus = np.vstack([z, spec.prior_mu])
@@ -191,39 +191,44 @@ class GroupEstimator:
         out = np.empty((size, d))
         dn = len(spec.num)
         if multivariate:
-            comp = rng.choice(self.n_kernels, size=size, p=self.p)
+            comp = self._components(rng, size)
             mu, sig = self.mus[comp], self.sigmas[comp]
         else:
-            compm = rng.choice(self.n_kernels, size=(size, dn), p=self.p)
+            compm = self._components(rng, (size, dn))
             cols = np.arange(dn)[None, :]
             mu, sig = self.mus[compm, cols], self.sigmas[compm, cols]
         if dn:
             out[:, spec.num] = spec.legalize(_sample_truncnorm(rng, mu, sig, spec.lo, spec.hi))
         for j in spec.cat:
-            c = comp if multivariate else rng.choice(self.n_kernels, size=size, p=self.p)
+            c = comp if multivariate else self._components(rng, size)
             cum = np.cumsum(np.exp(self.cat_logp[j][c]), axis=1)
             u = rng.random(size)[:, None] * cum[:, -1:]
             out[:, j] = np.minimum((cum < u).sum(axis=1), spec.dims[j].n_choices - 1)
         return out
 
+    def _components(self, rng: np.random.Generator, shape) -> np.ndarray:
+        """Mixture components drawn by weight (rng.choice with p=, minus its validation cost)."""
+        idx = np.searchsorted(self.cum_p, rng.random(shape) * self.cum_p[-1], side="right")
+        return np.minimum(idx, self.n_kernels - 1)
+
     # -- scoring ------------------------------------------------------------------------------
     def _disc_logp(self, i: int, x: np.ndarray) -> np.ndarray:
         """(size, K) log mass of the bins of candidate values x of numeric dim i (discrete).
-        With many kernels, distinct candidate values and distinct (mu, sigma) kernels are
-        scored once: on integer or coarse grids most of them repeat."""
+        Distinct candidate values are scored once, and with many kernels so are distinct
+        (mu, sigma) kernels: on integer or coarse grids most of them repeat."""
         d = self.spec.dims[self.spec.num[i]]
+        ux, inv = np.unique(x, return_inverse=True)
+        za, zb = d.bins(ux)
+        za, zb = za[:, None], zb[:, None]
         if self.n_kernels <= 256:
-            za, zb = d.bins(x)
-            return (_log_mass(za[:, None], zb[:, None], self.mus[None, :, i], self.sigmas[None, :, i])
-                    - self.logZ[None, :, i])
+            table = _log_mass(za, zb, self.mus[None, :, i], self.sigmas[None, :, i]) - self.logZ[None, :, i]
+            return table[inv.ravel()]
         if i not in self._disc_prep:
             keys, first, kinv = np.unique(self.mus[:, i] + 1j * self.sigmas[:, i], return_index=True,
                                           return_inverse=True)
             self._disc_prep[i] = (keys.real.copy(), keys.imag.copy(), self.logZ[first, i], kinv.ravel())
         umu, usig, ulogZ, kinv = self._disc_prep[i]
-        ux, inv = np.unique(x, return_inverse=True)
-        za, zb = d.bins(ux)
-        table = _log_mass(za[:, None], zb[:, None], umu[None, :], usig[None, :]) - ulogZ[None, :]
+        table = _log_mass(za, zb, umu[None, :], usig[None, :]) - ulogZ[None, :]
         return table[inv.ravel()][:, kinv]
 
     def _terms(self, x: np.ndarray):

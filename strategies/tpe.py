@@ -38,8 +38,8 @@ from ._tpe_core import Dim, GroupEstimator, GroupSpec, default_weights
 
 TPE_ARGS_DEFAULTS = {
     "n_startup_jobs": 10,
-    "n_ei_candidates": 24,
-    "gamma": 0.2,
+    "n_ei_candidates": 48,
+    "gamma": 0.15,
     "linear_forgetting": 25,
     "prior_weight": 1.0,
     "multivariate": True,
@@ -84,8 +84,8 @@ class TpeTuner(CoreTuner):
     constant_liar_type : 'min' (default) | 'max' | 'mean'
     seed : int, optional
     tpe_args : dict, optional
-        Algorithm knobs (NNI 2.7's name): ``n_startup_jobs`` (10), ``n_ei_candidates`` (24),
-        ``gamma`` (0.2: fraction of observations in the good set, at most 25),
+        Algorithm knobs (NNI 2.7's name): ``n_startup_jobs`` (10), ``n_ei_candidates`` (48),
+        ``gamma`` (0.15: fraction of observations in the good set, at most 25),
         ``linear_forgetting`` (25), ``prior_weight`` (1.0), ``multivariate`` (True).
     """
 
