@@ -25,6 +25,7 @@ from its own parameter id.  A trial that ends without a result
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -35,6 +36,8 @@ from nniray.search_space import Param, SearchSpace
 
 from ._core_base import CoreTuner, check_float, check_int, sample_flat
 from ._tpe_core import Dim, GroupEstimator, GroupSpec, default_weights
+
+logger = logging.getLogger(__name__)
 
 TPE_ARGS_DEFAULTS = {
     "n_startup_jobs": 10,
@@ -150,6 +153,13 @@ class TpeTuner(CoreTuner):
     def _suggest(self, parameter_id: Any, rng: np.random.Generator) -> dict:
         if len(self.observations) < max(self.n_startup_jobs, 1):
             return sample_flat(self.space, rng)
+        try:
+            return self._suggest_from_model(parameter_id, rng)
+        except Exception:  # a numerical corner case must not stop a long experiment
+            logger.exception("TPE model failed for parameter id %r; this suggestion is random", parameter_id)
+            return sample_flat(self.space, rng)
+
+    def _suggest_from_model(self, parameter_id: Any, rng: np.random.Generator) -> dict:
         cols = {k: np.asarray(v, dtype=float) for k, v in self._cols.items()}
         losses = np.asarray(self._losses, dtype=float)
         if self.parallel_optimize and self.suggested:

@@ -56,7 +56,7 @@ def legal(space, p):
 
 
 @pytest.mark.parametrize("case", range(int(__import__("os").environ.get("FUZZ_CASES", "12"))))
-def test_random_spaces_through_every_tuner(case):
+def test_random_spaces_through_every_tuner(case, caplog):
     rng = np.random.default_rng(case)
     raw = {f"k{i}": random_param(rng, 0) for i in range(int(rng.integers(1, 5)))}
     space = parse(raw)
@@ -68,3 +68,4 @@ def test_random_spaces_through_every_tuner(case):
             legal(space, p)
             tuner.receive_trial_result(i, p, float(rng.normal()))
             tuner.trial_end(i, True)
+    assert "TPE model failed" not in caplog.text  # no silent fallback to random
