@@ -26,9 +26,22 @@ def _build(kind: str, algo_cfg: dict, log_dir: str | None) -> Any:
     from nniray.strategies.registry import create_algorithm
     if log_dir:
         os.makedirs(log_dir, exist_ok=True)
-        os.environ["NNI_LOG_DIRECTORY"] = log_dir
+        os.environ["NNI_LOG_DIRECTORY"] = log_dir  # NNI: the algorithm's working directory
+        _log_to(os.path.join(log_dir, "dispatcher.log"))
     return create_algorithm(kind, name=algo_cfg.get("name"), class_args=algo_cfg.get("classArgs"),
                             class_name=algo_cfg.get("className"), code_directory=algo_cfg.get("codeDirectory"))
+
+
+def _log_to(path: str) -> None:
+    """Algorithm logs (ours under ``nniray.*``, a user's under the root logger) go to
+    ``dispatcher.log`` as in NNI."""
+    root = logging.getLogger()
+    if any(isinstance(h, logging.FileHandler) and h.baseFilename == path for h in root.handlers):
+        return
+    h = logging.FileHandler(path)
+    h.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s (%(name)s) %(message)s"))
+    root.addHandler(h)
+    root.setLevel(logging.INFO)
 
 
 class TunerHost:
