@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+import urllib.request
 
 import pytest
 
@@ -79,6 +80,10 @@ def test_rest_routes_in_nni_shapes(exp):
     assert code == 400 and "update_type" in body["error"]
     code, body = rest(port, "PUT", "/experiment?update_type=TRIAL_CONCURRENCY", {"params": {"trialConcurrency": 0}})
     assert code == 400 and "trialConcurrency" in body["error"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/logs/nnimanager.log", timeout=30) as resp:
+        assert f"controller up for {exp['id']}" in resp.read().decode()
+    code, body = rest(port, "GET", "/trial-file/" + j["trialJobId"] + "/trial.log")
+    assert code == 200 and f"hello from {j['trialJobId']}" in body
     code, body = rest(port, "GET", "/no-such-route")
     assert code == 404 and "error" in body
     code, body = rest(port, "POST", "/experiment/import-data", [{"parameter": {"x": 1}}])

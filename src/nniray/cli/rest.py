@@ -183,6 +183,15 @@ def _trial_file(s: Any, q: dict, body: Any, trial_id: str, filename: str) -> Any
     return _Raw(path.read_bytes())
 
 
+def _log_file(s: Any, name: str) -> "_Raw":
+    """``/logs/<name>``: a file of the experiment's ``log`` folder (nnimanager.log, nniray.stderr...)."""
+    ldir = (Path(s.exp_dir) / "log").resolve()
+    path = (ldir / urllib.parse.unquote(name)).resolve()
+    if path.parent != ldir or not path.is_file():
+        raise HttpError(404, f"no log file {name!r}")
+    return _Raw(path.read_bytes())
+
+
 class _Raw:
     """A non-JSON reply body (trial files)."""
 
@@ -224,6 +233,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if method != "GET":
                     raise HttpError(405, f"{method} is not allowed on {path}")
                 return self._reply(200, self.session.daemon_info())
+            if path.startswith("/logs/") and method == "GET":  # the web UI's log links
+                self.session.require_ready()
+                return self._reply(200, _log_file(self.session, path[len("/logs/"):]))
             if not path.startswith(PREFIX):
                 raise HttpError(404, f"no route {method} {path}; the REST API is under {PREFIX}")
             sub = path[len(PREFIX):] or "/"
