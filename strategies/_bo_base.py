@@ -133,8 +133,9 @@ class UnitCubeTuner(Tuner):
         self._observed.append((parameters, y))
 
     def _reencode(self) -> None:
-        """After a search-space change keep the observations that still fit it."""
-        rows, losses, kept = [], [], []
+        """After a search-space change, model the observations that fit the new space (the
+        others are kept aside in case the space changes back)."""
+        rows, losses = [], []
         for params, y in self._observed:
             try:
                 u = np.clip(self.space.encode(params), 0.0, 1.0)
@@ -142,8 +143,6 @@ class UnitCubeTuner(Tuner):
                 continue
             rows.append(u)
             losses.append(-y if self.optimize_mode is OptimizeMode.Maximize else y)
-            kept.append((params, y))
-        self._observed = kept
         self._X = np.array(rows).reshape(-1, self.space.dim)
         self._loss = np.array(losses, dtype=float)
 
