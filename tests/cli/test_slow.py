@@ -97,3 +97,7 @@ def test_a_daemon_startup_failure_is_one_line(cli, tmp_path):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ERROR: trialGpuNumber:"), r.stderr
     assert cli.registry() == {}
+    r = cli("create", "-c", str(cfg), "-p", str(free_port()), "--foreground")
+    assert r.returncode == 1
+    assert [ln for ln in r.stderr.splitlines() if ln.startswith("ERROR")] == lines
+    assert "Traceback" not in r.stderr

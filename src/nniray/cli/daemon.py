@@ -268,10 +268,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def serve(args: argparse.Namespace, on_ready: Any = None, until_terminal: bool = False) -> int:
+def serve(args: argparse.Namespace, on_ready: Any = None, until_terminal: bool = False,
+          raise_errors: bool = False) -> int:
     """Run the daemon in this process; returns the exit code.  ``on_ready(session)`` runs once
     the experiment has started (the foreground CLI shows progress there); with
-    ``until_terminal`` the experiment is stopped once it ends (DONE/ERROR)."""
+    ``until_terminal`` the experiment is stopped once it ends (DONE/ERROR).  With
+    ``raise_errors`` a failed start raises :class:`CliError` (one line for the terminal)
+    instead of writing the marked line a background CLI looks for."""
+    from .errors import CliError
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="[%(asctime)s] %(levelname)s (%(name)s) %(message)s")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -279,6 +283,8 @@ def serve(args: argparse.Namespace, on_ready: Any = None, until_terminal: bool =
     try:
         server = RestServer(session, args.port)
     except PortInUse as e:
+        if raise_errors:
+            raise CliError(str(e)) from None
         print(ERROR_MARK + str(e), file=sys.stderr, flush=True)
         return 1
     server.start()
@@ -292,14 +298,17 @@ def serve(args: argparse.Namespace, on_ready: Any = None, until_terminal: bool =
         session.start(args.config, args.experiment_dir)
     except BaseException as e:  # report why in one line; the traceback helps when it is our bug
         session.phase, session.error = "failed", _one_line(e)
-        if not _is_user_error(e):
+        if not _is_user_error(e) and (not raise_errors or os.environ.get("NNIRAY_DEBUG")):
             traceback.print_exc()
-        print(ERROR_MARK + session.error, file=sys.stderr, flush=True)
+        if not raise_errors:
+            print(ERROR_MARK + session.error, file=sys.stderr, flush=True)
         if args.mode != "view":
             _shutdown_ray()
             if args.mode == "create":
                 default_registry().remove(args.id)
         server.close()
+        if raise_errors:
+            raise CliError(session.error) from None
         return 1
     # ray.init may have installed its own handlers: ours decide how this process ends.
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

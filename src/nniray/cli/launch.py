@@ -146,7 +146,7 @@ def _run_foreground(argv: list[str]) -> int:
             watch(session.exp)
             session.request_stop()
 
-    return daemon.serve(daemon.parse_args(argv), on_ready=show)
+    return daemon.serve(daemon.parse_args(argv), on_ready=show, raise_errors=True)
 
 
 def _launch(mode: str, exp_id: str, port: int, log_dir: Path, config: str | None = None,
@@ -154,10 +154,7 @@ def _launch(mode: str, exp_id: str, port: int, log_dir: Path, config: str | None
     argv = _daemon_argv(mode, exp_id, port, config, experiment_dir, debug)
     info("Starting restful server...")
     if foreground:
-        code = _run_foreground(argv)
-        if code != 0:
-            raise CliError(f"experiment {exp_id} could not start; see the messages above")
-        return 0
+        return _run_foreground(argv)
     proc = spawn(argv, log_dir)
     wait_ready(proc, exp_id, port, log_dir)
     _print_started(exp_id, port)
