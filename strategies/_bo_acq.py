@@ -39,10 +39,12 @@ def _distinct_top(U: np.ndarray, vals: np.ndarray, k: int) -> list[int]:
 
 
 def _is_excluded(U: np.ndarray, exclude: np.ndarray) -> np.ndarray:
-    if len(exclude) == 0:
+    """Rows of ``U`` equal (to 1e-9) to a row of ``exclude``, by hashing rounded rows."""
+    if len(exclude) == 0 or len(U) == 0:
         return np.zeros(len(U), dtype=bool)
-    d = np.abs(U[:, None, :] - exclude[None, :, :]).max(-1)
-    return (d < 1e-9).any(1)
+    keys = {r.tobytes() for r in np.round(np.asarray(exclude) * 1e9).astype(np.int64)}
+    Ui = np.round(np.asarray(U) * 1e9).astype(np.int64)
+    return np.fromiter((r.tobytes() in keys for r in Ui), dtype=bool, count=len(Ui))
 
 
 def maximize_acquisition(acq: Acquisition, space: UnitSpace, rng: np.random.Generator, *,

@@ -135,8 +135,8 @@ class GaussianProcess:
         ls = np.exp(p.log_ls)
         s2, noise = math.exp(p.log_signal), math.exp(p.log_noise)
         n = len(y)
-        scaled = D2 / (ls * ls)  # (n, n, d)
-        r = np.sqrt(scaled.sum(-1))
+        inv_ls2 = 1.0 / (ls * ls)
+        r = np.sqrt(np.maximum(D2 @ inv_ls2, 0.0)).reshape(n, n)  # D2: (n*n, d) squared differences
         M = matern(r, self.nu)
         K = s2 * M
         K[np.diag_indices(n)] += noise
@@ -150,7 +150,7 @@ class GaussianProcess:
         W = np.outer(a, a) - Kinv  # d nll / dθ = -½ tr(W dK/dθ)
         g = s2 * _matern_g(r, self.nu)
         grad = np.empty_like(v)
-        grad[:-2] = -0.5 * np.einsum("ij,ijk->k", W * g, scaled)
+        grad[:-2] = -0.5 * ((W * g).ravel() @ D2) * inv_ls2
         grad[-2] = -0.5 * np.sum(W * K) + 0.5 * noise * np.trace(W)  # W·(K - noise I)
         grad[-1] = -0.5 * noise * np.trace(W)
         # Priors: LogNormal on length scales; weak ones keep signal ~1 and noise small.
@@ -178,7 +178,7 @@ class GaussianProcess:
             rest = rng.choice(order[k:], size=max_fit_points - k, replace=False)
             idx = np.concatenate([order[:k], rest])
             X, y = X[idx], y[idx]
-        D2 = (X[:, None, :] - X[None, :, :]) ** 2
+        D2 = ((X[:, None, :] - X[None, :, :]) ** 2).reshape(-1, self.dim)
         starts = [np.concatenate([np.full(self.dim, self.ls_prior_mu), [0.0, math.log(1e-4)]])]
         lo = np.array([b[0] for b in self.bounds])
         hi = np.array([b[1] for b in self.bounds])
@@ -188,7 +188,7 @@ class GaussianProcess:
         best = None
         for v0 in starts:
             res = optimize.minimize(self._neg_log_posterior, v0, args=(X, y, D2), jac=True,
-                                    method="L-BFGS-B", bounds=self.bounds, options={"maxiter": 200})
+                                    method="L-BFGS-B", bounds=self.bounds, options={"maxiter": 200, "ftol": 1e-7})
             if best is None or res.fun < best.fun:
                 best = res
         self.params = GPParams.from_vector(best.x)

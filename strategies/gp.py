@@ -10,7 +10,7 @@ How a suggestion is made (see ``_gp_core`` and ``_bo_acq``):
 * the search space is mapped to the unit cube (log scale for log types);
 * the values to minimise are standardised and power-transformed;
 * a Matern-ν ARD GP is fitted by MAP marginal likelihood (one restart besides the prior
-  mode while there are at most 150 points);
+  mode while there are at most 60 points);
 * running trials are fantasised at the best value seen (constant liar), so parallel
   suggestions spread out instead of landing on the same point;
 * the acquisition is maximised over ``min(selection_num_warm_up, 2000)`` pooled candidates
@@ -31,6 +31,8 @@ from ._gp_core import (SUPPORTED_NU, GaussianProcess, OutputTransform, log_expec
 
 GP_TYPES = ("choice", "randint", "uniform", "quniform", "loguniform", "qloguniform")
 MAX_POOL = 2000
+# A random restart of the hyperparameter fit helps with few points; later the prior mode suffices.
+RESTART_UNTIL = 60
 MAX_STARTS = 5
 
 
@@ -68,7 +70,7 @@ class GPTuner(UnitCubeTuner):
         transform = OutputTransform(self._loss)
         y = transform(self._loss)
         gp = GaussianProcess(self.space.dim, nu=self.nu, alpha=self.alpha)
-        gp.fit(X, y, rng, n_restarts=1 if n <= 150 else 0)
+        gp.fit(X, y, rng, n_restarts=1 if n <= RESTART_UNTIL else 0)
         pending = self.pending_points
         best = float(y.min())
         post = gp.condition(X, y).with_fantasies(pending, best)

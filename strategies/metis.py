@@ -38,6 +38,8 @@ from ._gp_core import GaussianProcess, OutputTransform, expected_improvement, lo
 
 METIS_TYPES = ("choice", "randint", "uniform", "quniform")
 MAX_POOL = 2000
+# A random restart of the hyperparameter fit helps with few points; later the prior mode suffices.
+RESTART_UNTIL = 60
 RESAMPLE_Z = 2.0
 CONFIDENCE_Z = 1.96
 
@@ -73,7 +75,7 @@ class MetisTuner(UnitCubeTuner):
         transform = OutputTransform(self._loss)
         y = transform(self._loss)
         gp = GaussianProcess(self.space.dim)
-        gp.fit(X, y, rng, n_restarts=1 if n <= 150 else 0)
+        gp.fit(X, y, rng, n_restarts=1 if n <= RESTART_UNTIL else 0)
         post = gp.condition(X, y)
         pending = self.pending_points
         post_p = post.with_fantasies(pending, float(y.min()))

@@ -53,7 +53,7 @@ def test_gp_interpolates_and_gradient_is_right():
     gp = GaussianProcess(2, nu=2.5, alpha=1e-6)
     y = (y - y.mean()) / y.std()
     v = np.array([-1.0, 0.5, 0.2, -5.0])
-    D2 = (X[:, None, :] - X[None, :, :]) ** 2
+    D2 = ((X[:, None, :] - X[None, :, :]) ** 2).reshape(-1, 2)
     f, g = gp._neg_log_posterior(v, X, y, D2)
     num = [(gp._neg_log_posterior(v + e, X, y, D2)[0] - gp._neg_log_posterior(v - e, X, y, D2)[0]) / 2e-6
            for e in np.eye(4) * 1e-6]
