@@ -344,10 +344,12 @@ def _is_user_error(e: BaseException) -> bool:
     from nniray.experiment import ExperimentError
 
     from .errors import CliError
-    return isinstance(e, (ConfigError, ExperimentError, CliError, FileNotFoundError, KeyboardInterrupt))
+    return isinstance(e, (ConfigError, ExperimentError, CliError, FileNotFoundError, KeyboardInterrupt, SystemExit))
 
 
 def _one_line(e: BaseException) -> str:
+    if isinstance(e, (SystemExit, KeyboardInterrupt)):  # Ray's own SIGTERM handler, during ray.init
+        return "stopped by a signal while starting"
     msg = " ".join(str(e).split()) or type(e).__name__
     return msg if _is_user_error(e) else f"{type(e).__name__}: {msg}"
 

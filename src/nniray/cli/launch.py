@@ -156,7 +156,11 @@ def _launch(mode: str, exp_id: str, port: int, log_dir: Path, config: str | None
     if foreground:
         return _run_foreground(argv)
     proc = spawn(argv, log_dir)
-    wait_ready(proc, exp_id, port, log_dir)
+    try:
+        wait_ready(proc, exp_id, port, log_dir)
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGTERM)  # the daemon stops the experiment once it has started
+        raise CliError(f"interrupted: experiment {exp_id} is being stopped") from None
     _print_started(exp_id, port)
     return 0
 
