@@ -198,7 +198,8 @@ class ExperimentController:
                 else:
                     await self._algo_call(self.tuner, "update_search_space", value)
             except SearchSpaceError as e:
-                raise ValueError(f"searchSpace: {e}") from None
+                cause = getattr(e, "cause", None) or e  # a RayTaskError carries the remote traceback
+                raise ValueError(f"searchSpace: {cause}") from None
             self.search_space = value
             self.store.set_meta("search_space", value)
             self.exhausted = False

@@ -30,12 +30,15 @@ class LocalTrainingService:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         kwargs: dict[str, Any] = dict(namespace=names.NAMESPACE, log_to_driver=False, logging_level="WARNING",
                                       configure_logging=True)
-        if self.address == "local":  # always a fresh single-node cluster owned by this driver
-            ray.init(address="local", include_dashboard=False, **kwargs)
-        elif self.address:
-            ray.init(address=self.address, **kwargs)
+        # RAY_ADDRESS (set by `ray job submit` and by users) counts as an explicit address.
+        address = self.address or os.environ.get("RAY_ADDRESS")
+        if address and address != "local":
+            ray.init(address=address, **kwargs)
         else:
-            ray.init(include_dashboard=False, **kwargs)
+            # A fresh single-node cluster owned by this driver.  Plain ray.init() would join
+            # whatever cluster /tmp/ray/ray_current_cluster names; attaching is explicit
+            # (rayAddress: auto | host:port).
+            ray.init(address="local", include_dashboard=False, **kwargs)
         self.address = ray.get_runtime_context().gcs_address
         return True
 

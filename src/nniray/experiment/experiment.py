@@ -218,11 +218,18 @@ class Experiment:
         print("Experiment stopped")
 
     @classmethod
-    def connect(cls, experiment_id: str, ray_address: str | None = "auto") -> "Experiment":
-        """Attach to a running experiment (started by another driver or ``nniray create``)."""
+    def connect(cls, experiment_id: str | int, ray_address: str | None = None) -> "Experiment":
+        """Attach to a running experiment (started by another driver or ``nniray create``), by
+        id, or by its REST port as NNI's ``Experiment.connect(port)``."""
         from nniray.training_services.local import LocalTrainingService
-        info = default_registry().get(experiment_id) or {}
-        service = LocalTrainingService(ray_address or info.get("rayAddress"))
+        reg = default_registry().all()
+        if isinstance(experiment_id, int):
+            ids = [k for k, v in reg.items() if v.get("port") == experiment_id]
+            if not ids:
+                raise ExperimentError(f"no experiment is serving on port {experiment_id}")
+            experiment_id = ids[0]
+        info = reg.get(experiment_id) or {}
+        service = LocalTrainingService(ray_address or info.get("rayAddress") or "auto")
         service.connect()
         handle = service.find_controller(experiment_id)
         if handle is None:
