@@ -139,6 +139,10 @@ def main(argv=None) -> int:
     timings = {k: v for k, v in timings.items() if k[0] in runnable}
 
     cmd = "python -m benchmarks.hpo.run " + " ".join(argv if argv is not None else sys.argv[1:])
+    if a.report_only:  # show the command that produced the records, not the rebuild
+        cmd = (f"python -m benchmarks.hpo.run --seeds {a.seeds} --evals {a.evals} --cap-s {a.cap_s:g}"
+               f"  (runs resume from {results.relative_to(ROOT) if results.is_relative_to(ROOT) else results};"
+               f" this table was rebuilt with --report-only)")
     meta = {"seeds": a.seeds, "evals": a.evals, "workers": a.workers,
             "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "wall_min": (time.time() - t_start) / 60}
