@@ -65,6 +65,11 @@ ZOO = [
 ]
 
 
+# Torch-Pruning runs that could not be completed on this machine (reason recorded as its error).
+TP_SKIP = {"swin_t": "not run: in the first attempt the Torch-Pruning step on swin_t grew the process past "
+                     "16 GB of RAM on this 24 GB shared machine and was stopped"}
+
+
 # ----------------------------------------------------------------------------- helpers
 def build(name: str) -> nn.Module:
     import torchvision.models as tvm
@@ -291,6 +296,8 @@ def run_zoo(models: List[str], out_path: Path) -> None:
                 traceback.print_exc()
             # --- Torch-Pruning anchor on a fresh copy with the same weights
             try:
+                if name in TP_SKIP:
+                    raise RuntimeError(TP_SKIP[name])
                 model = build(name)
                 model.load_state_dict(base_state)
                 from nniray.compression.speedup import concrete_trace
@@ -318,11 +325,55 @@ def run_zoo(models: List[str], out_path: Path) -> None:
         print(json.dumps(rec), flush=True)
 
 
+def run_equivalence(models: List[str], out_path: Path) -> None:
+    """Stricter equivalence pass: BN statistics/affine randomised (so BN shifts matter and
+    outputs are O(1)), then prune + speedup; records max |diff| and |diff| / max |output|."""
+    from nniray.compression.speedup import ModelSpeedup
+    torch.set_num_threads(1)
+    done = set()
+    if out_path.exists():
+        done = {json.loads(l)["model"] for l in out_path.read_text().splitlines() if l.strip()}
+    for name in models:
+        if name in done:
+            continue
+        rec: Dict[str, Any] = {"model": name}
+        try:
+            model = build(name)
+            g = torch.Generator().manual_seed(1)
+            with torch.no_grad():
+                for m in model.modules():
+                    if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                        c = m.num_features
+                        m.running_mean.copy_(torch.randn(c, generator=g) * 0.1)
+                        m.running_var.copy_(torch.rand(c, generator=g) * 1.5 + 0.5)
+                        m.weight.copy_(torch.randn(c, generator=g) * 0.2 + 1)
+                        m.bias.copy_(torch.randn(c, generator=g) * 0.1)
+            s1, s32 = input_sizes(name)
+            xs = torch.randn(1, 3, s32, s32) if name != "vit_b_16" else torch.randn(1, 3, s1, s1)
+            masks, _ = l1_masks_with_groups(model, xs)
+            xe = torch.randn(2, 3, s1, s1)
+            ref = masked_reference(model, masks, xe)
+            ModelSpeedup(model, xs, masks).speedup_model()
+            with torch.no_grad():
+                out = model(xe)
+            rec["max_abs_diff"] = float((out - ref).abs().max())
+            rec["ref_absmax"] = float(ref.abs().max())
+            rec["rel_diff"] = rec["max_abs_diff"] / max(rec["ref_absmax"], 1e-30)
+        except Exception as e:  # noqa: BLE001
+            rec["error"] = f"{type(e).__name__}: {str(e)[:300]}"
+        with out_path.open("a") as f:
+            f.write(json.dumps(rec) + "\n")
+        print(json.dumps(rec), flush=True)
+
+
 def main(argv: List[str]) -> None:
     part = argv[1] if len(argv) > 1 else "all"
     if part in ("zoo", "all"):
         models = argv[2].split(",") if len(argv) > 2 and part == "zoo" else ZOO
         run_zoo(models, RESULTS / "zoo.jsonl")
+    if part in ("equivalence", "all"):
+        models = argv[2].split(",") if len(argv) > 2 and part == "equivalence" else ZOO
+        run_equivalence(models, RESULTS / "equivalence.jsonl")
     if part in ("accuracy", "all"):
         sys.path.insert(0, str(Path(__file__).parent))
         from accuracy import run as run_acc
