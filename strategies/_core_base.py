@@ -108,6 +108,32 @@ class CoreTuner(Tuner):
                                f"generate_parameters()")
         return self.space
 
+    # -- Constant Liar (NNI's parallel_optimize for TPE, Random and Anneal) -----------------
+    def _init_liar(self, parallel_optimize: Any, constant_liar_type: Any) -> None:
+        if not isinstance(parallel_optimize, bool):
+            raise ValueError(f"parallel_optimize must be true or false, got {parallel_optimize!r}")
+        if constant_liar_type not in ("min", "max", "mean"):
+            raise ValueError(f"constant_liar_type must be 'min', 'max' or 'mean', got {constant_liar_type!r}")
+        self.parallel_optimize = parallel_optimize
+        self.constant_liar_type = constant_liar_type
+
+    def liar_loss(self) -> float | None:
+        """The Constant Liar value as a loss (min/max/mean of the *reported* values, as NNI),
+        or None before any result."""
+        if not self.observations:
+            return None
+        rewards = [ob.reward for ob in self.observations]
+        lie = {"min": min, "max": max, "mean": lambda r: sum(r) / len(r)}[self.constant_liar_type](rewards)
+        return self.loss_of(lie)
+
+    def pending_lies(self, exclude: Any = None) -> list[Observation]:
+        """Pending (suggested, unreported) points as observations with the liar loss; empty
+        unless ``parallel_optimize``."""
+        if not getattr(self, "parallel_optimize", False) or not self.suggested or not self.observations:
+            return []
+        loss = self.liar_loss()
+        return [Observation(f, loss, math.nan) for pid, f in self.suggested.items() if pid != exclude]
+
     # -- Tuner API -----------------------------------------------------------------------------
     def update_search_space(self, search_space: dict) -> None:
         space = parse(search_space)

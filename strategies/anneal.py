@@ -44,13 +44,18 @@ class AnnealTuner(CoreTuner):
         Mean rank (1-based) of the trial the next suggestion is centred on.
     shrink_coef : float, default 0.1
         How fast the search width shrinks with the number of observations.
+    parallel_optimize, constant_liar_type :
+        NNI's Constant Liar, as for TPE (NNI's Anneal shares TPE's classArgs): pending points
+        count as observations with the min/max/mean reported value.
     """
 
     algorithm_name = "Anneal"
 
     def __init__(self, optimize_mode: str = "maximize", seed: int | None = None,
-                 avg_best_idx: float = 2.0, shrink_coef: float = 0.1) -> None:
+                 avg_best_idx: float = 2.0, shrink_coef: float = 0.1,
+                 parallel_optimize: bool = False, constant_liar_type: str = "min") -> None:
         super().__init__(optimize_mode, seed)
+        self._init_liar(parallel_optimize, constant_liar_type)
         self.avg_best_idx = check_float("avg_best_idx", avg_best_idx, 1.0, math.inf)
         self.shrink_coef = check_float("shrink_coef", shrink_coef, 0.0, math.inf)
         self._counts: dict[str, int] = {}  # observations per parameter key (T of the shrink rule)
@@ -71,7 +76,8 @@ class AnnealTuner(CoreTuner):
     def _suggest(self, parameter_id: Any, rng: np.random.Generator) -> dict:
         if not self.observations:
             return sample_flat(self.space, rng)
-        ranked = sorted(self.observations, key=lambda ob: ob.loss)  # stable: ties keep arrival order
+        # stable sort: ties keep arrival order; pending points count with the liar loss
+        ranked = sorted(self.observations + self.pending_lies(exclude=parameter_id), key=lambda ob: ob.loss)
         counts = self._counts
         center = self._pick(ranked, rng)
         out: dict = {}

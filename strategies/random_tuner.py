@@ -21,12 +21,17 @@ class RandomTuner(CoreTuner):
         Accepted for NNI compatibility (results do not change what Random suggests).
     seed : int, optional
         Same seed ⇒ same suggestion for the same parameter id.
+    parallel_optimize, constant_liar_type :
+        Accepted for NNI compatibility (its Random shares TPE's classArgs); no effect.
     """
 
     algorithm_name = "Random"
 
-    def __init__(self, optimize_mode: str = "maximize", seed: int | None = None) -> None:
+    def __init__(self, optimize_mode: str = "maximize", seed: int | None = None,
+                 parallel_optimize: bool = False, constant_liar_type: str = "min") -> None:
         super().__init__(optimize_mode, seed)
+        # accepted (and validated) because NNI's Random shares TPE's classArgs; no effect
+        self._init_liar(parallel_optimize, constant_liar_type)
 
     def _suggest(self, parameter_id: Any, rng: np.random.Generator) -> dict:
         return sample_flat(self.space, rng)

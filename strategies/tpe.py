@@ -98,12 +98,7 @@ class TpeTuner(CoreTuner):
                  constant_liar_type: str = "min", seed: int | None = None,
                  tpe_args: Mapping[str, Any] | None = None) -> None:
         super().__init__(optimize_mode, seed)
-        if not isinstance(parallel_optimize, bool):
-            raise ValueError(f"parallel_optimize must be true or false, got {parallel_optimize!r}")
-        if constant_liar_type not in ("min", "max", "mean"):
-            raise ValueError(f"constant_liar_type must be 'min', 'max' or 'mean', got {constant_liar_type!r}")
-        self.parallel_optimize = parallel_optimize
-        self.constant_liar_type = constant_liar_type
+        self._init_liar(parallel_optimize, constant_liar_type)
         args = dict(TPE_ARGS_DEFAULTS)
         if tpe_args is not None:
             if not isinstance(tpe_args, Mapping):
@@ -141,14 +136,6 @@ class TpeTuner(CoreTuner):
         super()._observe(parameter_id, flat, reward)
         self._append(flat, self.observations[-1].loss)
 
-    def liar_loss(self) -> float | None:
-        """The Constant Liar value as a loss, or None before any result."""
-        if not self.observations:
-            return None
-        rewards = [ob.reward for ob in self.observations]
-        lie = {"min": min, "max": max, "mean": lambda r: sum(r) / len(r)}[self.constant_liar_type](rewards)
-        return self.loss_of(lie)
-
     # -- suggestion -----------------------------------------------------------------------------
     def _suggest(self, parameter_id: Any, rng: np.random.Generator) -> dict:
         if len(self.observations) < max(self.n_startup_jobs, 1):
@@ -162,13 +149,11 @@ class TpeTuner(CoreTuner):
     def _suggest_from_model(self, parameter_id: Any, rng: np.random.Generator) -> dict:
         cols = {k: np.asarray(v, dtype=float) for k, v in self._cols.items()}
         losses = np.asarray(self._losses, dtype=float)
-        if self.parallel_optimize and self.suggested:
-            lie = self.liar_loss()
-            pend = [f for pid, f in self.suggested.items() if pid != parameter_id]
-            if pend:
-                cols = {k: np.concatenate([c, [float(f[k]) if k in f else math.nan for f in pend]])
-                        for k, c in cols.items()}
-                losses = np.concatenate([losses, np.full(len(pend), lie)])
+        pend = self.pending_lies(exclude=parameter_id)
+        if pend:
+            cols = {k: np.concatenate([c, [float(ob.flat[k]) if k in ob.flat else math.nan for ob in pend]])
+                    for k, c in cols.items()}
+            losses = np.concatenate([losses, [ob.loss for ob in pend]])
         n = len(losses)
         n_below = min(math.ceil(self.gamma * n), 25)
         order = np.argsort(losses, kind="stable")

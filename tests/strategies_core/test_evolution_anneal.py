@@ -177,3 +177,31 @@ def test_anneal_beats_random_on_branin():
     ann = [min(y for _, y in run_loop(AnnealTuner(optimize_mode="minimize", seed=s), branin_fn, 60)) for s in range(5)]
     rnd = [min(y for _, y in run_loop(RandomTuner(optimize_mode="minimize", seed=s), branin_fn, 60)) for s in range(5)]
     assert np.median(ann) < np.median(rnd)
+
+
+def test_anneal_constant_liar_pending_point_counts():
+    """NNI's Anneal takes TPE's Constant Liar classArgs: a pending point is an observation with
+    the liar value (here 'min' of reported values while minimizing: it becomes the best)."""
+    data = random_data(BRANIN_SPACE, 20, seed=6)
+    liar = AnnealTuner(seed=2, optimize_mode="minimize", parallel_optimize=True, constant_liar_type="min")
+    liar.update_search_space(BRANIN_SPACE)
+    liar.import_data(data)
+    pending = liar.generate_parameters(300)
+    nxt = liar.generate_parameters(301)
+    ref = AnnealTuner(seed=2, optimize_mode="minimize")
+    ref.update_search_space(BRANIN_SPACE)
+    ref.import_data(data)
+    ref._counts = dict(ref._counts)  # the liar does not count towards the shrink rule
+    ref.observations.append(type(ref.observations[0])(ref.space.flatten(pending), min(d["value"] for d in data), 0.0))
+    assert ref.generate_parameters(301) == nxt
+    plain = AnnealTuner(seed=2, optimize_mode="minimize")
+    plain.update_search_space(BRANIN_SPACE)
+    plain.import_data(data)
+    later = [liar.generate_parameters(i) for i in range(302, 312)]
+    assert [plain.generate_parameters(i) for i in range(302, 312)] != later
+
+
+def test_random_accepts_nni_liar_args():
+    RandomTuner(parallel_optimize=True, constant_liar_type="max")
+    with pytest.raises(ValueError, match="constant_liar_type"):
+        RandomTuner(constant_liar_type="median")
