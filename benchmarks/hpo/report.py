@@ -116,8 +116,8 @@ def markdown(agg: dict, contenders: list[str], problems: list[str], timings: dic
     L.append(f"Command (repository root): `{command}`\n")
     L.append(f"{meta.get('when', '')} — {meta.get('seeds')} seeds × {meta.get('evals')} evaluations per "
              f"(optimizer, problem); same seeds and budgets for every optimizer; all problems minimised; "
-             f"process pool of {meta.get('workers')} on a shared, loaded 2-core machine "
-             f"(wall time {meta.get('wall_min', 0):.1f} min).\n")
+             f"process pool of {meta.get('workers')} on a shared, loaded 2-core machine"
+             + (f" (wall time {meta['wall_min']:.1f} min)" if meta.get("wall_min") else "") + ".\n")
     if agg.get("load_factor"):
         L.append(f"Machine load during the run: optimizer wall time was {agg['load_factor']:.1f}× its CPU time "
                  "(other engineers' jobs share the 2 cores), which is why times below are CPU times.\n")

@@ -145,7 +145,7 @@ def main(argv=None) -> int:
                f" this table was rebuilt with --report-only)")
     meta = {"seeds": a.seeds, "evals": a.evals, "workers": a.workers,
             "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "wall_min": (time.time() - t_start) / 60}
+            "wall_min": None if a.report_only else (time.time() - t_start) / 60}
     md = markdown(agg, runnable, problems, timings, unavailable, C.SKIPPED, cmd.strip(), meta)
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
