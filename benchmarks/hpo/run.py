@@ -38,7 +38,7 @@ def _parse(argv=None):
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--contenders", nargs="*", help="names as in the table (default: all)")
     ap.add_argument("--problems", nargs="*", choices=list(PROBLEMS), help="default: all")
-    ap.add_argument("--cap-s", type=float, default=45.0,
+    ap.add_argument("--cap-s", type=float, default=30.0,
                     help="per-run cap on the optimizer's own CPU time (s); past it the rest is random (flagged †)")
     ap.add_argument("--timing-sizes", type=int, nargs="*", default=[100, 300, 1000])
     ap.add_argument("--timing-timeout", type=float, default=120.0)
