@@ -46,6 +46,7 @@ TPE_ARGS_DEFAULTS = {
     "linear_forgetting": 25,
     "prior_weight": 1.0,
     "multivariate": True,
+    "max_kernels": 1000,
 }
 
 
@@ -54,6 +55,7 @@ class _Group:
     keys: list[str]
     dims: list[Dim]
     spec: GroupSpec = None
+    cols: np.ndarray = None  # column of each key in the observation matrix
     # for each choice dim j: option index -> child group index
     children: dict[int, dict[int, int]] = field(default_factory=dict)
 
@@ -89,7 +91,9 @@ class TpeTuner(CoreTuner):
     tpe_args : dict, optional
         Algorithm knobs (NNI 2.7's name): ``n_startup_jobs`` (10), ``n_ei_candidates`` (48),
         ``gamma`` (0.15: fraction of observations in the good set, at most 25),
-        ``linear_forgetting`` (25), ``prior_weight`` (1.0), ``multivariate`` (True).
+        ``linear_forgetting`` (25), ``prior_weight`` (1.0), ``multivariate`` (True),
+        ``max_kernels`` (1000: beyond this many observations in the good or bad set, the older
+        ones are represented by a weighted random subsample, keeping suggestions fast).
     """
 
     algorithm_name = "TPE"
@@ -115,26 +119,58 @@ class TpeTuner(CoreTuner):
         if not isinstance(args["multivariate"], bool):
             raise ValueError(f"tpe_args.multivariate must be true or false, got {args['multivariate']!r}")
         self.multivariate = args["multivariate"]
+        self.max_kernels = check_int("tpe_args.max_kernels", args["max_kernels"], 2)
         self._groups: list[_Group] = []
-        self._cols: dict[str, list] = {}
-        self._losses: list[float] = []
+        self._keys: list[str] = []
+        self._n = 0
 
     # -- state ------------------------------------------------------------------------------
+    # Observations live in one growable float matrix (row = trial, column = flat key, NaN where
+    # the parameter was inactive), so a suggestion costs no per-observation Python work.
     def _on_space_changed(self) -> None:
         self._groups = _build_groups(self.space)
-        self._cols = {p.key: [] for p in self.space.walk()}
-        self._losses = []
+        self._keys = [p.key for p in self.space.walk()]
+        self._key_idx = {k: i for i, k in enumerate(self._keys)}
+        for g in self._groups:
+            g.cols = np.array([self._key_idx[k] for k in g.keys], dtype=int)
+        self._buf = np.empty((max(64, len(self.observations)), len(self._keys)))
+        self._loss_buf = np.empty(self._buf.shape[0])
+        self._n = 0
         for ob in self.observations:
             self._append(ob.flat, ob.loss)
 
+    def _row(self, flat: dict) -> list:
+        return [float(flat[k]) if k in flat else math.nan for k in self._keys]
+
     def _append(self, flat: dict, loss: float) -> None:
-        for key, col in self._cols.items():
-            col.append(float(flat[key]) if key in flat else math.nan)
-        self._losses.append(loss)
+        if self._n == self._buf.shape[0]:
+            self._buf = np.concatenate([self._buf, np.empty_like(self._buf)])
+            self._loss_buf = np.concatenate([self._loss_buf, np.empty_like(self._loss_buf)])
+        self._buf[self._n] = self._row(flat)
+        self._loss_buf[self._n] = loss
+        self._n += 1
 
     def _observe(self, parameter_id: Any, flat: dict, reward: float) -> None:
         super()._observe(parameter_id, flat, reward)
         self._append(flat, self.observations[-1].loss)
+
+    def _kernels(self, idx: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and weights of the observations that become kernels.  Beyond ``max_kernels``
+        the older, ramp-weighted observations are represented by a random subsample drawn in
+        proportion to their weights (an unbiased estimate of their share of the mixture), so a
+        suggestion costs the same at 10,000 observations as at 1,000."""
+        n = len(idx)
+        w = default_weights(n, self.linear_forgetting)
+        if n <= self.max_kernels:
+            return idx, w
+        n_new = min(self.linear_forgetting, self.max_kernels)
+        m = self.max_kernels - n_new
+        new = idx[n - n_new:]
+        if m <= 0:
+            return new, np.ones(n_new)
+        old, w_old = idx[:n - n_new], w[:n - n_new]
+        pick = np.sort(rng.choice(len(old), size=m, p=w_old / w_old.sum()))
+        return np.concatenate([old[pick], new]), np.concatenate([np.full(m, w_old.sum() / m), np.ones(n_new)])
 
     # -- suggestion -----------------------------------------------------------------------------
     def _suggest(self, parameter_id: Any, rng: np.random.Generator) -> dict:
@@ -147,12 +183,10 @@ class TpeTuner(CoreTuner):
             return sample_flat(self.space, rng)
 
     def _suggest_from_model(self, parameter_id: Any, rng: np.random.Generator) -> dict:
-        cols = {k: np.asarray(v, dtype=float) for k, v in self._cols.items()}
-        losses = np.asarray(self._losses, dtype=float)
+        values, losses = self._buf[:self._n], self._loss_buf[:self._n]
         pend = self.pending_lies(exclude=parameter_id)
         if pend:
-            cols = {k: np.concatenate([c, [float(ob.flat[k]) if k in ob.flat else math.nan for ob in pend]])
-                    for k, c in cols.items()}
+            values = np.vstack([values, [self._row(ob.flat) for ob in pend]])
             losses = np.concatenate([losses, [ob.loss for ob in pend]])
         n = len(losses)
         n_below = min(math.ceil(self.gamma * n), 25)
@@ -160,21 +194,23 @@ class TpeTuner(CoreTuner):
         below = np.zeros(n, dtype=bool)
         below[order[:n_below]] = True
         flat: dict = {}
-        self._sample_group(0, cols, below, rng, flat)
+        self._sample_group(0, values, below, rng, flat)
         return flat
 
-    def _sample_group(self, gi: int, cols: dict, below: np.ndarray, rng: np.random.Generator, flat: dict) -> None:
+    def _sample_group(self, gi: int, all_values: np.ndarray, below: np.ndarray, rng: np.random.Generator,
+                      flat: dict) -> None:
         g = self._groups[gi]
         if not g.keys:
             return
-        values = np.stack([cols[k] for k in g.keys], axis=1)
+        values = all_values[:, g.cols]
         active = ~np.isnan(values[:, 0])
         ests = []
         for mask in (active & below, active & ~below):
-            v = values[mask]
+            rows, weights = self._kernels(np.flatnonzero(mask), rng)
+            v = values[rows]
             if g.spec.any_log:  # z-encode (values are stored as the trial saw them)
                 v[:, g.spec.num] = g.spec.to_z(v[:, g.spec.num])
-            ests.append(GroupEstimator(g.spec, v, default_weights(len(v), self.linear_forgetting), self.prior_weight))
+            ests.append(GroupEstimator(g.spec, v, weights, self.prior_weight))
         l_est, g_est = ests
         cand = l_est.sample(rng, self.n_ei_candidates, self.multivariate)
         score = l_est.log_pdf(cand, self.multivariate) - g_est.log_pdf(cand, self.multivariate)
@@ -185,4 +221,4 @@ class TpeTuner(CoreTuner):
         for j, opts in g.children.items():
             child = opts.get(flat[g.keys[j]])
             if child is not None:
-                self._sample_group(child, cols, below, rng, flat)
+                self._sample_group(child, all_values, below, rng, flat)

@@ -202,3 +202,21 @@ def test_resume_continues_exactly(make):
     resumed.update_search_space(BRANIN_SPACE)
     resumed.import_data([{"parameter": p, "value": y} for p, y in hist])
     assert [resumed.generate_parameters(i) for i in range(30, 35)] == [original.generate_parameters(i) for i in range(30, 35)]
+
+
+def test_max_kernels_subsample_keeps_total_weight_and_newest():
+    from nniray.strategies._tpe_core import default_weights
+    t = TpeTuner(seed=0, tpe_args={"max_kernels": 100})
+    idx = np.arange(5000)
+    rows, w = t._kernels(idx, np.random.default_rng(0))
+    assert len(rows) == len(w) == 100
+    assert np.array_equal(rows[-25:], idx[-25:]) and np.all(w[-25:] == 1)  # the newest 25 kept as is
+    assert w.sum() == pytest.approx(default_weights(5000, 25).sum())  # the mixture's weight is preserved
+    assert np.all(np.diff(rows) >= 0)  # chronological order kept
+    small, ws = t._kernels(np.arange(80), np.random.default_rng(0))
+    assert len(small) == 80 and np.array_equal(ws, default_weights(80, 25))
+
+
+def test_max_kernels_still_optimizes():
+    hist = run_loop(TpeTuner(optimize_mode="minimize", seed=1, tpe_args={"max_kernels": 30}), branin_fn, 80)
+    assert min(y for _, y in hist) < 0.9
