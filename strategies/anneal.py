@@ -23,6 +23,7 @@ Per type (z = log value for the log types):
 """
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Any
 
@@ -59,11 +60,14 @@ class AnnealTuner(CoreTuner):
         self.avg_best_idx = check_float("avg_best_idx", avg_best_idx, 1.0, math.inf)
         self.shrink_coef = check_float("shrink_coef", shrink_coef, 0.0, math.inf)
         self._counts: dict[str, int] = {}  # observations per parameter key (T of the shrink rule)
+        self._ranked: list = []
 
     def _on_space_changed(self) -> None:
         self._counts = {}
         for ob in self.observations:
             self._count(ob.flat)
+        # observations by loss; a stable sort keeps arrival order among ties
+        self._ranked = sorted(self.observations, key=lambda ob: ob.loss)
 
     def _count(self, flat: dict) -> None:
         for k in flat:
@@ -72,12 +76,14 @@ class AnnealTuner(CoreTuner):
     def _observe(self, parameter_id: Any, flat: dict, reward: float) -> None:
         super()._observe(parameter_id, flat, reward)
         self._count(flat)
+        # insert after equal losses: the same order as a stable sort of all observations
+        bisect.insort_right(self._ranked, self.observations[-1], key=lambda ob: ob.loss)
 
     def _suggest(self, parameter_id: Any, rng: np.random.Generator) -> dict:
         if not self.observations:
             return sample_flat(self.space, rng)
-        # stable sort: ties keep arrival order; pending points count with the liar loss
-        ranked = sorted(self.observations + self.pending_lies(exclude=parameter_id), key=lambda ob: ob.loss)
+        lies = self.pending_lies(exclude=parameter_id)  # pending points count with the liar loss
+        ranked = sorted(self.observations + lies, key=lambda ob: ob.loss) if lies else self._ranked
         counts = self._counts
         center = self._pick(ranked, rng)
         out: dict = {}
