@@ -77,6 +77,19 @@ def grid_iter(space: SearchSpace) -> Iterator[dict]:
         yield flat
 
 
+def grid_point(per_param: list[list[dict]], index: int) -> dict:
+    """The ``index``-th grid point in :func:`grid_iter`'s order (mixed-radix decoding, last
+    key fastest), so the tuner's position is a plain integer (picklable, checkpointable)."""
+    parts = []
+    for options in reversed(per_param):
+        index, r = divmod(index, len(options))
+        parts.append(options[r])
+    flat: dict = {}
+    for part in reversed(parts):
+        flat.update(part)
+    return flat
+
+
 def grid_size(space: SearchSpace) -> int:
     n = 1
     for p in space.params:
@@ -99,7 +112,8 @@ class GridSearchTuner(Tuner):
         self.optimize_mode = check_optimize_mode(optimize_mode)
         self.seed = check_seed(seed)
         self.space: SearchSpace | None = None
-        self._iter: Iterator[dict] | None = None
+        self._per_param: list[list[dict]] | None = None
+        self._next = 0  # index of the next grid point to consider
         self._done: set[str] = set()
         self.size = 0
 
@@ -107,15 +121,17 @@ class GridSearchTuner(Tuner):
         space = parse(search_space)
         check_supported(space, self.algorithm_name, GRID_TYPES, nested=True)
         self.space = space
+        self._per_param = [_param_options(p) for p in space.params]
         self.size = grid_size(space)
-        self._iter = grid_iter(space)
+        self._next = 0
         logger.info("GridSearch: %d grid points", self.size)
 
     def generate_parameters(self, parameter_id: Any, **kwargs: Any) -> dict:
-        if self._iter is None:
+        if self._per_param is None:
             raise RuntimeError("GridSearch: update_search_space() must be called before generate_parameters()")
-        for flat in self._iter:
-            params = self.space.format(flat)
+        while self._next < self.size:
+            params = self.space.format(grid_point(self._per_param, self._next))
+            self._next += 1
             key = _canonical(params)
             if key in self._done:
                 continue

@@ -119,3 +119,19 @@ def test_batch_tuner_import_data_removes_done():
 def test_batch_tuner_refuses_other_spaces(space, msg):
     with pytest.raises(SearchSpaceError, match=msg):
         BatchTuner().update_search_space(space)
+
+
+def test_grid_point_decoding_matches_product_order_and_tuners_pickle():
+    import pickle
+
+    from nniray.search_space import parse
+    from nniray.strategies.gridsearch import _param_options, grid_iter, grid_point
+    space = parse({"a": {"_type": "choice", "_value": ["x", {"_name": "y", "k": {"_type": "randint", "_value": [0, 3]}}]},
+                   "b": {"_type": "randint", "_value": [0, 2]}, "c": {"_type": "quniform", "_value": [0, 1, 0.5]}})
+    per = [_param_options(p) for p in space.params]
+    assert [grid_point(per, i) for i in range(4 * 2 * 3)] == list(grid_iter(space))
+    t = GridSearchTuner()
+    t.update_search_space(space.raw)
+    first = t.generate_parameters(0)
+    clone = pickle.loads(pickle.dumps(t))  # the position survives a checkpoint
+    assert clone.generate_parameters(1) == t.generate_parameters(1) != first

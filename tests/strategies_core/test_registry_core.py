@@ -45,3 +45,18 @@ def test_batch_and_medianstop_build_from_names():
 def test_bad_class_args_name_the_field(name, args, field):
     with pytest.raises(AlgorithmError, match=field):
         create_algorithm("tuner", name, args)
+
+
+@pytest.mark.parametrize("name,args", [("TPE", {"tpe_args": {"n_startup_jobs": 3}}), ("Random", {}), ("Anneal", {}),
+                                       ("Evolution", {"population_size": 3}), ("GridSearch", {})])
+def test_tuner_state_pickles(name, args):
+    """A tuner (its whole state) survives pickling, e.g. for an actor checkpoint."""
+    import pickle
+    t = create_algorithm("tuner", name, dict(args, seed=3) if name != "GridSearch" else args)
+    t.update_search_space({"k": {"_type": "choice", "_value": [1, 2, 3, 4, 5, 6, 7]}} if name == "GridSearch" else SPACE)
+    for i in range(6):
+        p = t.generate_parameters(i)
+        t.receive_trial_result(i, p, float(i))
+        t.trial_end(i, True)
+    clone = pickle.loads(pickle.dumps(t))
+    assert clone.generate_parameters(6) == t.generate_parameters(6)
