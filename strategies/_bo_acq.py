@@ -70,7 +70,7 @@ def maximize_acquisition(acq: Acquisition, space: UnitSpace, rng: np.random.Gene
     # Polish the best local *and* the best uniform candidates: local ones alone would keep
     # every start in the incumbent's basin.
     n_uniform = n_pool - n_local
-    k_uniform = n_starts // 2 if n_local else n_starts
+    k_uniform = max(1, (3 * n_starts) // 8) if n_local else n_starts
     starts = [int(i) for i in _distinct_top(P[:n_uniform], vals[:n_uniform], k_uniform)]
     if n_local:
         starts += [n_uniform + i for i in _distinct_top(P[n_uniform:], vals[n_uniform:], n_starts - len(starts))]

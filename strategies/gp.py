@@ -14,7 +14,8 @@ How a suggestion is made (see ``_gp_core`` and ``_bo_acq``):
 * running trials are fantasised at the best value seen (constant liar), so parallel
   suggestions spread out instead of landing on the same point;
 * the acquisition is maximised over ``min(selection_num_warm_up, 2000)`` pooled candidates
-  followed by L-BFGS-B from the best ``min(selection_num_starting_points, 5)`` of them, with
+  followed by L-BFGS-B from the best ``min(selection_num_starting_points, 8)`` of them
+  (5 from the local, 3 from the uniform part of the pool), with
   integers, choices and q-types rounded before they are scored.
 
 Only numeric, non-nested spaces: choice (numeric options), randint, uniform, quniform,
@@ -33,7 +34,7 @@ GP_TYPES = ("choice", "randint", "uniform", "quniform", "loguniform", "qlogunifo
 MAX_POOL = 2000
 # A random restart of the hyperparameter fit helps with few points; later the prior mode suffices.
 RESTART_UNTIL = 60
-MAX_STARTS = 5
+MAX_STARTS = 8
 
 
 class GPTuner(UnitCubeTuner):

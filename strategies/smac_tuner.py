@@ -7,7 +7,10 @@ quniform, loguniform; no nesting (NNI's support matrix).
 How it uses SMAC (choices in docs/decisions/tuners-bo.md):
 
 * Every suggestion builds a fresh ``HyperparameterOptimizationFacade`` with the tuner's seed,
-  tells it every finished trial and marks running ones as running, then asks once.  The
+  adds every finished trial to its run history and marks running ones as running, then takes
+  the next configuration from SMAC's config selector (initial design first, then the
+  random-forest EI maximiser with SMAC's interleaved random configs).  The intensifier is
+  bypassed: with one deterministic call per config it only adds O(n²) bookkeeping.  The
   suggestion is therefore a function of (seed, results, running trials) only, so
   ``import_data`` on resume gives exactly the suggestion the live run would have given, and
   running trials are never suggested again.
@@ -197,22 +200,30 @@ class SMACTuner(Tuner):
         return cs, facade
 
     def _ask(self) -> dict:
-        from smac.runhistory import TrialInfo, TrialValue
+        from smac.runhistory import StatusType, TrialInfo
 
         cs, facade = self._facade()
         sign = -1.0 if self.optimize_mode is OptimizeMode.Maximize else 1.0
+        rh = facade.runhistory
+        # Straight into the run history: going through tell() and the intensifier costs O(n²)
+        # Configuration comparisons (seconds at a few hundred results), and with one
+        # deterministic call per config the intensifier has nothing to add.
+        # RunHistory.add recomputes the objective bounds over all trials each time (O(n²) in
+        # total); skip that while bulk-loading and compute them once at the end.
+        rh._update_objective_bounds = lambda: None
         for params, y in self._observed:
-            facade.tell(TrialInfo(config=self._config(cs, params), seed=self.seed), TrialValue(cost=sign * y),
-                        save=False)
+            rh.add(config=self._config(cs, params), cost=sign * y, seed=self.seed, status=StatusType.SUCCESS)
+        del rh._update_objective_bounds
+        rh._update_objective_bounds()
         for params in self._pending.values():
-            facade.runhistory.add_running_trial(TrialInfo(config=self._config(cs, params), seed=self.seed))
+            rh.add_running_trial(TrialInfo(config=self._config(cs, params), seed=self.seed))
+        selector = iter(facade._config_selector)
         rng = np.random.default_rng([self.seed, len(self._observed), len(self._pending)])
         for _ in range(20):
-            info = facade.ask()
-            params = self._decode(info.config)
+            config = next(selector)
+            params = self._decode(config)
             if not self.config_dedup or _key(params) not in self._generated:
                 return params
-            facade.runhistory.add_running_trial(info)
         for _ in range(1000):  # SMAC keeps proposing seen dicts: fall back to unseen random ones
             params = self.space.sample(rng)
             if _key(params) not in self._generated:
