@@ -14,7 +14,6 @@ import copy
 import json
 from typing import Any, Iterable, Sequence
 
-import numpy as np
 
 from .layers import (StubAdd, StubConcatenate, StubConv, StubDense, StubLayer,
                      layer_from_description)

@@ -10,7 +10,6 @@ experiment) or the current directory.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Any
