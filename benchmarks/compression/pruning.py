@@ -204,6 +204,23 @@ def balance_groups(model: nn.Module, masks, x: torch.Tensor, trace) -> int:
     return changed
 
 
+class _linear_activations:
+    """Temporarily make ReLU-like clamps identity (see masked_reference)."""
+
+    NAMES = [(torch.nn.functional, "relu"), (torch.nn.functional, "relu6"), (torch.nn.functional, "hardtanh"),
+             (torch.nn.functional, "hardswish"), (torch, "relu"), (torch, "relu_")]
+
+    def __enter__(self):
+        self.saved = [(mod, n, getattr(mod, n)) for mod, n in self.NAMES]
+        for mod, n, _ in self.saved:
+            setattr(mod, n, lambda x, *a, **k: x)
+        return self
+
+    def __exit__(self, *exc):
+        for mod, n, f in self.saved:
+            setattr(mod, n, f)
+
+
 def masked_reference(model: nn.Module, masks, x: torch.Tensor) -> torch.Tensor:
     """The masked model's output, computed without speedup: weights × masks (bias follows fully
     pruned filters), and every BatchNorm channel whose input is identically zero is masked too
@@ -216,6 +233,10 @@ def masked_reference(model: nn.Module, masks, x: torch.Tensor) -> torch.Tensor:
                 getattr(mod, t).mul_(m)
             if "bias" not in targets and getattr(mod, "bias", None) is not None and "weight" in targets:
                 mod.bias.mul_((targets["weight"].flatten(1).sum(1) != 0).to(mod.bias.dtype))
+    # A BN channel is aligned when its input channel is *structurally* zero.  Zero-ness is
+    # probed with the clamping activations (ReLU, ReLU6, Hardtanh, Hardswish: f(0)=0 and flat
+    # regions) replaced by identity, so a ReLU that happens to be dead on the probe samples
+    # cannot pass for a pruned channel.
     dead = {}
 
     def pre(mod, inp):
@@ -229,8 +250,9 @@ def masked_reference(model: nn.Module, masks, x: torch.Tensor) -> torch.Tensor:
     for m in ref.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
             hooks += [m.register_forward_pre_hook(pre), m.register_forward_hook(post)]
-    with torch.no_grad():
+    with torch.no_grad(), _linear_activations():
         ref(torch.randn((2,) + tuple(x.shape[1:])))
+    with torch.no_grad():
         for h in hooks:
             h.remove()
         for m, d in dead.items():

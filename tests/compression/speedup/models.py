@@ -116,8 +116,8 @@ def masked_copy(model, masks):
 def align_bn(ref, masks, x):
     """Mask every BatchNorm channel whose input is identically zero (NNI 3.0 `align`).
 
-    Independent of speedup: runs the masked model on random inputs with hooks that zero each
-    BN's output channels where its input channel was zero for every sample.
+    Independent of speedup: runs the masked model on random inputs (clamping activations made
+    identity) with hooks that zero each BN's output channels where its input channel was zero.
     """
     dead = {}
 
@@ -134,8 +134,18 @@ def align_bn(ref, masks, x):
     for m in ref.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             hooks += [m.register_forward_pre_hook(pre), m.register_forward_hook(post)]
-    with torch.no_grad():
-        ref(torch.randn((4,) + tuple(x.shape[1:])))
+    # Clamping activations become identity while probing, so only *structural* zeros count
+    # (a ReLU that happens to be dead on the probe samples is not a pruned channel).
+    names = [(F, "relu"), (F, "relu6"), (F, "hardtanh"), (F, "hardswish"), (torch, "relu"), (torch, "relu_")]
+    saved = [(mod, n, getattr(mod, n)) for mod, n in names]
+    try:
+        for mod, n, _ in saved:
+            setattr(mod, n, lambda t, *a, **k: t)
+        with torch.no_grad():
+            ref(torch.randn((4,) + tuple(x.shape[1:])))
+    finally:
+        for mod, n, f in saved:
+            setattr(mod, n, f)
     for h in hooks:
         h.remove()
     with torch.no_grad():
