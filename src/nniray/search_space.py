@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -62,9 +63,10 @@ class Param:
     children: tuple = ()
 
     # -- plain properties ------------------------------------------------------------------
-    @property
+    @cached_property
     def key(self) -> str:
-        """Unique flat key, e.g. ``layer/conv/kernel`` for a nested parameter."""
+        """Unique flat key, e.g. ``layer/conv/kernel`` for a nested parameter (computed once:
+        it is on the hot path of every suggestion)."""
         return _path_str(self.path)
 
     @property
@@ -108,7 +110,8 @@ class Param:
         if t in ("normal", "qnormal"):
             return self.quantize(rng.normal(v[0], v[1]))
         if t in ("lognormal", "qlognormal"):
-            return self.quantize(math.exp(rng.normal(v[0], v[1])))
+            # Clamped so that an extreme draw gives a huge finite number, not OverflowError.
+            return self.quantize(math.exp(min(rng.normal(v[0], v[1]), 709.0)))
         raise AssertionError(t)
 
     def quantize(self, x: float) -> float:
