@@ -174,33 +174,39 @@ def l1_masks_with_groups(model: nn.Module, x: torch.Tensor, ratio: float = 0.5):
 
 def balance_groups(model: nn.Module, masks, x: torch.Tensor, trace) -> int:
     """Dependency-aware mode also prunes "the same number of channels in each filter group"
-    (spec §2.5).  The nniray L1NormPruner has no group constraint yet, so for layers that
-    GroupDependency constrains (and that are not in a coupled set) the kept filters are
-    re-chosen by L1 within each group, keeping the layer's total.  Returns layers changed."""
+    (spec §2.5).  The nniray L1NormPruner has no group constraint yet, so for every layer that
+    GroupDependency constrains, the kept filters are re-chosen within each group: by the layer's
+    own L1 norm, or for a channel-coupled set by the members' summed L1 norm (so the set keeps
+    identical indices).  Each layer keeps its total.  Returns the number of layers changed."""
     from nniray.compression.speedup import ChannelDependency, GroupDependency
     divisors = GroupDependency(model, x, traced_model=trace).dependency
-    coupled = {n for s in ChannelDependency(model, x, traced_model=trace, prune_type="All").dependency_sets
-               if len(s) > 1 for n in s}
-    changed = 0
+    sets = [s for s in ChannelDependency(model, x, traced_model=trace, prune_type="All").dependency_sets]
+    set_of = {n: frozenset(s) for s in sets for n in s}
+    changed, seen = 0, set()
     for name, d in divisors.items():
-        if d <= 1 or name not in masks or name in coupled:
+        members = sorted(set_of.get(name, frozenset([name])))
+        if d <= 1 or name not in masks or frozenset(members) in seen:
             continue
-        w = model.get_submodule(name).weight.detach()
-        c = w.shape[0]
-        if c % d or c // d < 2:
+        seen.add(frozenset(members))
+        members = [n for n in members if n in masks]
+        ws = [model.get_submodule(n).weight.detach() for n in members]
+        c = ws[0].shape[0]
+        d = max(divisors.get(n, 1) for n in members)
+        if any(w.shape[0] != c for w in ws) or c % d or c // d < 2:
             continue
         kept = int((masks[name]["weight"].flatten(1).sum(1) != 0).sum())
         per = max(1, round(kept / d))
-        score = w.abs().flatten(1).sum(1).view(d, c // d)
+        score = sum(w.abs().flatten(1).sum(1) for w in ws).view(d, c // d)
         keep = torch.zeros(d, c // d, dtype=torch.bool)
         keep.scatter_(1, score.topk(per, dim=1).indices, True)
         keep = keep.view(-1)
-        new = torch.zeros_like(w)
-        new[keep] = 1
-        masks[name]["weight"] = new
-        if "bias" in masks[name]:
-            masks[name]["bias"] = keep.to(masks[name]["bias"].dtype)
-        changed += 1
+        for n, w in zip(members, ws):
+            new = torch.zeros_like(w)
+            new[keep] = 1
+            masks[n]["weight"] = new
+            if "bias" in masks[n]:
+                masks[n]["bias"] = keep.to(masks[n]["bias"].dtype)
+            changed += 1
     return changed
 
 
