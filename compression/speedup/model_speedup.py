@@ -39,6 +39,9 @@ __all__ = ["ModelSpeedup", "UnsupportedOperationError", "SpeedupVerificationErro
 
 _LOG = logging.getLogger("nniray.compression.speedup")
 
+_POOLING = (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
+            nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)
+
 ATOL = 1e-4  # float32 tolerance of the final equivalence check (scaled by the output magnitude)
 
 
@@ -304,8 +307,9 @@ class ModelSpeedup:
             vl = tree_flatten(value)[0]
             bl = []
             for f, v in zip(fl, vl):
-                bl.append(box_of(f) if isinstance(v, torch.Tensor) and isinstance(f, torch.Tensor) and f.shape == v.shape
-                          else ([None] * v.dim() if isinstance(v, torch.Tensor) else None))
+                b = (box_of(f) if isinstance(v, torch.Tensor) and isinstance(f, torch.Tensor) and f.shape == v.shape
+                     else ([None] * v.dim() if isinstance(v, torch.Tensor) else None))
+                bl.append(b)
             module = self._module(n.target) if n.op == "call_module" else None
             grouped = isinstance(module, nn.modules.conv._ConvNd) and module.groups > 1 \
                 and not isinstance(module, nn.modules.conv._ConvTransposeNd)
@@ -334,6 +338,8 @@ class ModelSpeedup:
                         f"backward mask propagation failed at fx node '{n.name}' ({_fmt_target(n, self.model)}): "
                         f"{type(e).__name__}: {e}. Register a MaskUpdater via customized_mask_updaters.") from e
             inputs = self._input_leaves(n)
+            pooling = isinstance(module, _POOLING) or \
+                (n.op == "call_function" and "pool" in getattr(n.target, "__name__", ""))
             for idx, i in enumerate(inputs):
                 if i.op == "get_attr":
                     continue
@@ -356,6 +362,10 @@ class ModelSpeedup:
                         view = [1] * r.dim()
                         view[1] = r.shape[1]
                         r = ch.to(torch.float32).view(view).expand(r.shape).clone()
+                if pooling and isinstance(r, torch.Tensor) and r.dim() >= 3:
+                    # Positions a pooling window never reads (edges without padding) are not
+                    # worth removing and would conflict with the producer: keep whole planes.
+                    r = r.amax(dim=list(range(2, r.dim())), keepdim=True).expand(r.shape).clone()
                 reqs[i.name] = or_struct(reqs.get(i.name), r)
         # placeholders are never shrunk
         return boxes
