@@ -80,10 +80,22 @@ def summary(recs) -> str:
     both = [r for r in recs if r.get("ours_ok") and r.get("tp_ok")]
     tp_only = [r["model"] for r in recs if r.get("tp_ok") and not r.get("ours_ok")]
     same_flops = [r for r in both if r.get("ours_flops") == r.get("tp_flops")]
+    slower = [f"{r['model']} ({r['ours_lat32']:.0f} vs {r['tp_lat32']:.0f} ms)" for r in same_flops
+              if r.get("ours_lat32") and r.get("tp_lat32") and r["ours_lat32"] > 1.15 * r["tp_lat32"]]
+    faster = [r["model"] for r in same_flops
+              if r.get("ours_lat32") and r.get("tp_lat32") and r["ours_lat32"] < r["tp_lat32"] / 1.15]
+    more_flops = [f"{r['model']} ({_g(r['ours_flops'])} vs {_g(r['tp_flops'])} GFLOPs)" for r in both
+                  if r.get("ours_flops", 0) > 1.02 * r.get("tp_flops", 0)]
+    fewer_flops = [f"{r['model']} ({_g(r['ours_flops'])} vs {_g(r['tp_flops'])})" for r in both
+                   if r.get("ours_flops", 0) < 0.98 * r.get("tp_flops", 0)]
     lines = [f"- Models: {n}. nniray speedup succeeded (and matched the masked model within 1e-4) on "
              f"**{ours}/{n}**; Torch-Pruning ran on **{tp}/{n}**.",
              f"- Models Torch-Pruning handles but nniray does not: {', '.join(tp_only) or 'none'}.",
-             f"- Both succeeded: {len(both)}; identical FLOPs after pruning on {len(same_flops)} of them."]
+             f"- Both succeeded: {len(both)}; identical FLOPs after pruning on {len(same_flops)} of them. "
+             f"Ours keeps more FLOPs on: {', '.join(more_flops) or 'none'}; fewer on: {', '.join(fewer_flops) or 'none'}.",
+             f"- At identical FLOPs, batch-32 latency more than 15% above Torch-Pruning's: "
+             f"{', '.join(slower) or 'none'}; more than 15% below: {', '.join(faster) or 'none'} "
+             f"(one or two timed repetitions on a shared machine: treat ±15% as noise)."]
     return "\n".join(lines) + "\n"
 
 
@@ -155,6 +167,21 @@ def equivalence_table(results: Path) -> str:
     return s
 
 
+def recheck_table(results: Path) -> str:
+    path = results / "latency_recheck.jsonl"
+    if not path.exists():
+        return ""
+    s = ("\n### Latency re-check (batch 32, more repetitions)\n\nCommand: `OMP_NUM_THREADS=1 "
+         "/work/main/bench-venv/bin/python benchmarks/compression/pruning.py latency <models>`\n\n"
+         "| model | reps | orig ms | ours ms | TP ms | ours / TP | GFLOPs ours / TP |\n|---|---|---|---|---|---|---|\n")
+    for line in path.read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)
+            s += (f"| {r['model']} | {r['reps']} | {r['orig_lat32']:.0f} | {r['ours_lat32']:.0f} | {r['tp_lat32']:.0f} | "
+                  f"{r['ours_lat32'] / r['tp_lat32']:.2f} | {_g(r['ours_flops'])} / {_g(r['tp_flops'])} |\n")
+    return s
+
+
 def write_report(results: Path, doc: Path, chart_path: Path, notes: str = "") -> None:
     recs = load_zoo(results)
     if recs:
@@ -201,7 +228,7 @@ Errors:
 
 {errors(recs)}
 {notes}
-
+{recheck_table(results)}
 ### Stricter equivalence check (calibrated, randomised BatchNorm)
 
 Random-init torchvision models have BN with γ=1, β=0, μ=0, σ=1; the signal vanishes in some of them (EfficientNet
