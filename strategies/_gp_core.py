@@ -3,8 +3,7 @@
 * Kernel: Matern-ν (ν ∈ {0.5, 1.5, 2.5, inf}) with one length scale per dimension (ARD),
   a signal variance and a noise variance (at least ``alpha``).
 * Hyperparameters: maximum a posteriori with analytic gradients and L-BFGS-B.  The length
-  scale prior is LogNormal(√2 + ½·log d, √3) (Hvarfner et al., 2024, "Vanilla Bayesian
-  optimization performs great in high dimensions"), which keeps the fit sane with few points.
+  scale prior is LogNormal(0, 1) on the unit cube, which keeps the fit sane with few points.
 * Targets: the tuner hands in values to *minimise*; :class:`OutputTransform` standardises
   them and applies a Yeo-Johnson power transform, so heavy-tailed objectives (Rosenbrock,
   losses that blow up) do not flatten the model near the optimum.
@@ -122,8 +121,11 @@ class GaussianProcess:
         self.dim, self.nu = dim, float(nu)
         self.min_noise = max(float(alpha), 1e-9)
         # Prior and bounds in log space.
-        self.ls_prior_mu = math.sqrt(2.0) + 0.5 * math.log(max(dim, 1))
-        self.ls_prior_sd = math.sqrt(3.0)
+        # LogNormal(0, 1) on length scales (unit cube): the dimension-scaled prior of Hvarfner et
+        # al. (median 10 in 6-D) let flat early data fit near-constant models that then stalled
+        # for 40 trials on Hartmann-6 (docs/decisions/tuners-bo.md).
+        self.ls_prior_mu = 0.0
+        self.ls_prior_sd = 1.0
         self.bounds = ([(math.log(1e-2), math.log(1e3))] * dim
                        + [(math.log(5e-2), math.log(20.0)), (math.log(self.min_noise), math.log(1.0))])
         self.params: GPParams | None = None
