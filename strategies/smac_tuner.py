@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import logging
 import shutil
 import tempfile
@@ -50,6 +51,7 @@ logger = logging.getLogger(__name__)
 SMAC_TYPES = ("choice", "randint", "uniform", "quniform", "loguniform")
 N_INITIAL = 10
 CHALLENGERS = 1000
+MAX_ORDINAL = 1000  # quniform grids up to this size become ordinal hyperparameters
 
 
 @contextlib.contextmanager
@@ -67,7 +69,7 @@ def _quiet():
 
 def build_configspace(space: SearchSpace, seed: int):
     """ConfigSpace for a flat space; choices are categorical over option indices ("0", "1", ...)."""
-    from ConfigSpace import Categorical, ConfigurationSpace, Float, Integer
+    from ConfigSpace import Categorical, ConfigurationSpace, Float, Integer, OrdinalHyperparameter
 
     cs = ConfigurationSpace(seed=seed)
     hps = []
@@ -77,6 +79,10 @@ def build_configspace(space: SearchSpace, seed: int):
             hps.append(Categorical(p.key, [str(i) for i in range(len(v))]))
         elif t == "randint":
             hps.append(Integer(p.key, (int(v[0]), int(v[1]) - 1)))
+        elif t == "quniform" and len(quniform_grid(p)) <= MAX_ORDINAL:
+            # Exact legal values, in order: a Float would be quantised after SMAC chose it, and
+            # the quantised config would never match SMAC's own (it re-proposed it forever).
+            hps.append(OrdinalHyperparameter(p.key, quniform_grid(p)))
         elif t in ("uniform", "quniform"):
             hps.append(Float(p.key, (float(v[0]), float(v[1]))))
         elif t == "loguniform":
@@ -85,6 +91,13 @@ def build_configspace(space: SearchSpace, seed: int):
             raise SearchSpaceError(f"SMAC does not support _type {t!r} (key {p.key!r})")
     cs.add(hps)
     return cs
+
+
+def quniform_grid(p: Param) -> list[float]:
+    """Every value NNI's quniform formula can give, ascending."""
+    lo, hi, q = float(p.value[0]), float(p.value[1]), float(p.value[2])
+    ks = np.arange(math.ceil(lo / q), math.floor(hi / q) + 1) if hi / q - lo / q < 10 * MAX_ORDINAL else []
+    return sorted({p.quantize(lo), p.quantize(hi), *(p.quantize(k * q) for k in ks)})
 
 
 def _to_flat(p: Param, x: Any) -> Any:
@@ -98,6 +111,10 @@ def _to_flat(p: Param, x: Any) -> Any:
 def _to_config_value(p: Param, x: Any) -> Any:
     if p.type == "choice":
         return str(int(x))
+    if p.type == "quniform":
+        grid = quniform_grid(p)
+        if len(grid) <= MAX_ORDINAL:
+            return grid[int(np.argmin(np.abs(np.asarray(grid) - float(x))))]
     if p.type == "randint":
         return int(min(max(int(x), int(p.value[0])), int(p.value[1]) - 1))
     return float(min(max(float(x), float(p.value[0])), float(p.value[1])))

@@ -242,6 +242,13 @@ def test_smac_config_dedup_never_repeats():
     assert len({(p["a"], p["b"]) for p, _ in hist}) == 6
 
 
+def test_smac_quantised_space_does_not_repeat():
+    # A quantised Float never matched SMAC's own configuration, so SMAC proposed it forever.
+    space = {"d": {"_type": "quniform", "_value": [0.0, 0.8, 0.05]}, "m": {"_type": "uniform", "_value": [0, 1]}}
+    hist = run(make("SMAC"), space, lambda p: (p["d"] - 0.3) ** 2 + p["m"], 12)
+    assert len({(p["d"], p["m"]) for p, _ in hist}) == 12
+
+
 def test_smac_leaves_no_files_behind(tmp_path, monkeypatch):
     import gc
     import os
