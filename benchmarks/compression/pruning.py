@@ -387,6 +387,9 @@ def run_equivalence(models: List[str], out_path: Path) -> None:
                     c = m.num_features
                     m.weight.copy_(torch.randn(c, generator=g) * 0.2 + 1)
                     m.bias.copy_(torch.randn(c, generator=g) * 0.2)
+                for pname, p in model.named_parameters():
+                    if pname.endswith("layer_scale"):  # ConvNeXt starts at 1e-6: blocks would be invisible
+                        p.uniform_(0.5, 1.0, generator=g)
             xs = torch.randn(1, 3, s32, s32) if name != "vit_b_16" else torch.randn(1, 3, s1, s1)
             masks, _ = l1_masks_with_groups(model, xs)
             xe = torch.randn(2, 3, s1, s1)
