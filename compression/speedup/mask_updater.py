@@ -136,6 +136,9 @@ class Prober:
                 continue
             m = masks.get(inp.name)
             vl, spec = tree_flatten(value)
+            if not any(is_float_tensor(v) for v in vl):
+                env[inp.name] = value  # keep e.g. torch.Size intact (pytree would make it a tuple)
+                continue
             ml = tree_flatten(m)[0] if m is not None else [None] * len(vl)
             if len(ml) != len(vl):
                 ml = [None] * len(vl)

@@ -422,7 +422,7 @@ class ModelSpeedup:
                     continue
                 f = self._run(n, full)
                 box = boxes.get(n.name)
-                if box is not None:
+                if box is not None and any(isinstance(t, torch.Tensor) for t in tree_flatten(f)[0]):
                     f = tree_map(lambda t: t, f)
                     fl, spec = tree_flatten(f)
                     bl = tree_flatten(box, is_leaf=lambda x: isinstance(x, list))[0]
@@ -467,7 +467,7 @@ class ModelSpeedup:
 
     @staticmethod
     def _reduce_struct(value, box):
-        if box is None:
+        if box is None or not any(isinstance(t, torch.Tensor) for t in tree_flatten(value)[0]):
             return value
         vl, spec = tree_flatten(value)
         bl = tree_flatten(box, is_leaf=lambda x: isinstance(x, list))[0]

@@ -428,3 +428,39 @@ def test_user_graph_module_and_mask_updater():
     assert seen == ["conv2"]
     assert m.conv1.out_channels == 4 and m.conv2.in_channels == 4
     assert torch.allclose(m(x), ref(x), atol=ATOL)
+
+
+class NaiveModel(nn.Module):
+    """The MNIST model of NNI's speedup notebook (spec §5.1): conv1 Conv2d(1, 20, 5) → 10 filters."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 20, 5, 1)
+        self.conv2 = nn.Conv2d(20, 50, 5, 1)
+        self.fc1 = nn.Linear(4 * 4 * 50, 500)
+        self.fc2 = nn.Linear(500, 10)
+        self.relu1, self.relu2, self.relu3 = nn.ReLU6(), nn.ReLU6(), nn.ReLU6()
+        self.max_pool1, self.max_pool2 = nn.MaxPool2d(2, 2), nn.MaxPool2d(2, 2)
+
+    def forward(self, x):
+        x = self.max_pool1(self.relu1(self.conv1(x)))
+        x = self.max_pool2(self.relu2(self.conv2(x)))
+        x = x.view(-1, x.size()[1:].numel())
+        x = self.relu3(self.fc1(x))
+        return F.log_softmax(self.fc2(x), dim=1)  # v2.5 logged "aten::log_softmax is not Supported"
+
+
+def test_nni_notebook_naive_model_with_l1_pruner():
+    from nniray.compression.pruning import L1NormPruner
+    m = NaiveModel().eval()
+    pruner = L1NormPruner(m, [{"op_names": ["conv1"], "sparse_ratio": 0.5}])
+    _, masks = pruner.compress()
+    pruner.unwrap_model()
+    masks = {k: {t: v.clone() for t, v in d.items()} for k, d in masks.items()}
+    ref = masked_copy(m, masks)
+    x = torch.randn(3, 1, 28, 28)
+    ModelSpeedup(m, torch.rand(1, 1, 28, 28), masks).speedup_model()
+    assert (m.conv1.in_channels, m.conv1.out_channels) == (1, 10)
+    assert (m.conv2.in_channels, m.conv2.out_channels) == (10, 50)
+    assert m.fc1.in_features == 800
+    assert torch.allclose(m(x), ref(x), atol=ATOL)
