@@ -464,3 +464,17 @@ def test_nni_notebook_naive_model_with_l1_pruner():
     assert (m.conv2.in_channels, m.conv2.out_channels) == (10, 50)
     assert m.fc1.in_features == 800
     assert torch.allclose(m(x), ref(x), atol=ATOL)
+
+
+def test_dict_dummy_input_is_passed_as_kwargs():
+    m = Decoder().eval()
+    masks = {"conv": filter_mask(m.conv, [0, 1, 2, 3])}  # GroupNorm groups 0 and 1 kept whole
+    inputs = {"tokens": torch.randint(0, 20, (2, 5)), "img": torch.randn(2, 3, 4, 4)}
+    ref = masked_copy(m, masks)
+    with torch.no_grad():
+        ref.gn.weight[4:] = 0
+        ref.gn.bias[4:] = 0
+    ModelSpeedup(m, inputs, masks).speedup_model()
+    assert m.conv.out_channels == 4 and m.gn.num_groups == 2
+    with torch.no_grad():
+        assert torch.allclose(m(**inputs), ref(**inputs), atol=ATOL)
