@@ -4,7 +4,8 @@ Regret of a run = best value found within the budget − reference.  Reference =
 for the synthetic functions; for the ML tasks (optimum unknown) it is the lowest CV error found
 by any optimizer in any seed of this run, so regret 0 means "as good as the best anyone found".
 Mean rank = for each problem rank the contenders by mean regret (ties share the average rank),
-then average over problems.  Contenders that errored on a problem are ranked last there.
+then average over problems.  Contenders that errored on a problem are ranked last there; one
+that refuses the problem's search-space types (SearchSpaceError) is not ranked there ("n/a").
 """
 from __future__ import annotations
 
@@ -33,7 +34,15 @@ def best_so_far(values: list[float]) -> np.ndarray:
     return np.minimum.accumulate(np.asarray(values, dtype=float))
 
 
+def _unsupported(r: dict) -> bool:
+    """A search-space type the optimizer declares unsupported (e.g. Metis and loguniform, as in
+    NNI's support matrix): not applicable on that problem, not a failure."""
+    return bool(r.get("error")) and str(r["error"]).startswith("SearchSpaceError")
+
+
 def aggregate(records: list[dict], contenders: list[str], problems: list[str]) -> dict:
+    unsupported = {(r["contender"], r["problem"]): r["error"] for r in records if _unsupported(r)}
+    records = [r for r in records if not _unsupported(r)]
     # Compare like with like: on each problem keep only the seeds every contender finished
     # (matters only for a partial, resumed run).
     seeds_used = {}
@@ -84,7 +93,7 @@ def aggregate(records: list[dict], contenders: list[str], problems: list[str]) -
     cpu = sum(sum(r.get("suggest_s", [])) for r in records)
     wall = sum(sum(r.get("suggest_wall_s", [])) for r in records)
     load_factor = wall / cpu if cpu > 0 and wall > 0 else None
-    return {"seeds_used": seeds_used, "ref": ref, "stats": stats, "errors": errors, "capped": dict(capped), "mean_rank": mean_rank,
+    return {"unsupported": unsupported, "seeds_used": seeds_used, "ref": ref, "stats": stats, "errors": errors, "capped": dict(capped), "mean_rank": mean_rank,
             "rank_lists": dict(ranks), "median_suggest": med_suggest,
             "load_factor": load_factor}
 
@@ -134,7 +143,8 @@ def markdown(agg: dict, contenders: list[str], problems: list[str], timings: dic
         for p in problems:
             s = agg["stats"].get((c, p))
             if s is None:
-                cells.append("error" if (c, p) in agg["errors"] else "–")
+                cells.append("error" if (c, p) in agg["errors"] else
+                             "n/a" if (c, p) in agg.get("unsupported", {}) else "–")
                 continue
             flag = "†" if agg["capped"].get((c, p)) else ""
             cells.append(f"**{_fmt(s['mean'])}** / {_fmt(s['median'])}{flag}")
@@ -146,6 +156,9 @@ def markdown(agg: dict, contenders: list[str], problems: list[str], timings: dic
         L.append("† some seeds hit the per-run optimizer-time cap (`--cap-s`); the rest of their budget was "
                  "random search: " + ", ".join(f"{c} on {p}: {n} seeds" for (c, p), n in sorted(agg["capped"].items()))
                  + ".\n")
+    if agg.get("unsupported"):
+        L.append("n/a = the optimizer refuses a type of that search space (NNI's support matrix); it is not "
+                 "ranked on that problem: " + "; ".join(f"{c} on {p}" for (c, p) in sorted(agg["unsupported"])) + ".\n")
     if agg["errors"]:
         L.append("Errors (ranked last on that problem):\n")
         for (c, p), e in sorted(agg["errors"].items()):

@@ -77,3 +77,13 @@ def test_quick_run_end_to_end(tmp_path):
     assert (tmp_path / "hpo_best_so_far.png").stat().st_size > 1000
     lines = (tmp_path / "r.jsonl").read_text().splitlines()
     assert len(lines) == 2 * 2  # 2 contenders × 2 problems × 1 seed
+
+
+def test_unsupported_space_is_not_applicable_not_last():
+    recs = [_rec("A", "svm_digits", 0, [0.05]), _rec("B", "svm_digits", 0, [0.03]),
+            _rec("M", "svm_digits", 0, [], error="SearchSpaceError: M does not support _type 'loguniform'"),
+            _rec("M", "branin", 0, [0.397887357729739]), _rec("A", "branin", 0, [1.0]), _rec("B", "branin", 0, [2.0])]
+    agg = aggregate(recs, ["A", "B", "M"], ["branin", "svm_digits"])
+    assert ("M", "svm_digits") in agg["unsupported"] and ("M", "svm_digits") not in agg["errors"]
+    assert agg["rank_lists"]["M"] == [1.0]
+    assert agg["rank_lists"]["A"] == [2.0, 2.0] and agg["rank_lists"]["B"] == [3.0, 1.0]
