@@ -32,13 +32,10 @@ def test_a_stale_controller_is_fenced(tmp_path):
     assert new.get_meta("status") == "RUNNING" and new.count_trials() == 0
 
 
-def test_registry_id_rules(tmp_path):
+def test_registry_records_and_removes(tmp_path):
     reg = ExperimentRegistry(tmp_path / "e.json")
-    reg.update("abc12345", status="RUNNING")
-    reg.update("abd00000", status="STOPPED")
-    assert reg.resolve(None, running_only=True) == "abc12345"
-    assert reg.resolve("abd") == "abd00000"
-    with pytest.raises(LookupError, match="several"):
-        reg.resolve("ab")
-    with pytest.raises(LookupError, match="no experiment"):
-        reg.resolve("zzz")
+    reg.update("abc12345", status="RUNNING", port=8080)
+    reg.update("abc12345", status="STOPPED")
+    assert reg.get("abc12345") == {"id": "abc12345", "status": "STOPPED", "port": 8080}
+    reg.remove("abc12345")
+    assert reg.all() == {}

@@ -15,7 +15,7 @@ from nniray.storage import ExperimentStore, default_registry
 
 from . import client, locate, shapes
 from .console import console, date, dump_json, info, table, warning
-from .errors import CliError
+from .errors import CliError, read_json_file
 
 LIVE = ("INITIALIZED", "RUNNING", "NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL", "STOPPING")
 
@@ -149,12 +149,7 @@ def export(args: Any) -> int:
 # ------------------------------------------------------------------------------------- import
 def import_(args: Any) -> int:
     path = Path(args.filename)
-    if not path.exists():
-        raise CliError(f"--filename: {path} does not exist")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise CliError(f"{path} is not valid JSON ({e})") from None
+    raw = read_json_file(args.filename)
     try:
         data = shapes.check_import_data(raw, str(path))
     except ValueError as e:

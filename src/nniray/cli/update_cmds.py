@@ -2,7 +2,6 @@
 as ``PUT /experiment?update_type=...`` with the profile's changed ``params`` field."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ from nniray.storage import default_registry
 
 from . import client, locate
 from .console import info
-from .errors import CliError
+from .errors import CliError, read_json_file
 
 WHAT = {  # subcommand → (update_type, params field, words for messages)
     "searchspace": ("SEARCH_SPACE", "searchSpace", "search space"),
@@ -23,12 +22,7 @@ WHAT = {  # subcommand → (update_type, params field, words for messages)
 def _value(kind: str, args: Any) -> Any:
     if kind == "searchspace":
         path = Path(args.filename)
-        if not path.exists():
-            raise CliError(f"--filename: {path} does not exist")
-        try:
-            space = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise CliError(f"{path} is not valid JSON ({e})") from None
+        space = read_json_file(args.filename)
         if not isinstance(space, dict):
             raise CliError(f"{path} must hold a JSON object (the search space), got {type(space).__name__}")
         from nniray.search_space import SearchSpaceError, parse

@@ -10,7 +10,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from .base import ConfigBase, ConfigError, parse_duration, raise_config_error, register_aliases, resolve_path
 from .training_service import (
-    IMPLEMENTED_PLATFORMS, PLATFORM_CLASSES, LocalConfig, SharedStorageConfig, TrainingServiceConfig,
+    PLATFORM_CLASSES, LocalConfig, SharedStorageConfig, TrainingServiceConfig,
 )
 
 LOG_LEVELS = ("trace", "debug", "info", "warning", "error", "fatal")

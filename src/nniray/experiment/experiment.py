@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 import secrets
 import string
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from nniray.config import ConfigError, ExperimentConfig, build_config, load_config
 from nniray.config.experiment_config import AlgorithmConfig

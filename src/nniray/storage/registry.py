@@ -2,7 +2,7 @@
 
 A small JSON file under ``$NNIRAY_HOME`` (default ``~/.nniray``), updated under a file lock,
 so that ``nniray experiment list``, ``resume <id>`` and ``stop <id>`` find an experiment by id
-wherever its working directory is.
+wherever its working directory is (nnictl's id rules live in ``nniray.cli.locate``).
 """
 from __future__ import annotations
 
@@ -49,30 +49,6 @@ class ExperimentRegistry:
     def remove(self, exp_id: str) -> None:
         with self._locked() as data:
             data.pop(exp_id, None)
-
-    def resolve(self, exp_id: str | None, running_only: bool = False) -> str:
-        """NNI's id rules: none given → the only (running) experiment; an unknown id that is a
-        prefix of exactly one id → that one."""
-        data = self.all()
-        if exp_id is None:
-            cands = [k for k, v in data.items() if not running_only or v.get("status") in _LIVE]
-            if len(cands) == 1:
-                return cands[0]
-            what = "running experiment" if running_only else "experiment"
-            if not cands:
-                raise LookupError(f"no {what} found; give an experiment id (see `nniray experiment list --all`)")
-            raise LookupError(f"{len(cands)} {what}s: give an id, one of {', '.join(sorted(cands))}")
-        if exp_id in data:
-            return exp_id
-        cands = [k for k in data if k.startswith(exp_id)]
-        if len(cands) == 1:
-            return cands[0]
-        if cands:
-            raise LookupError(f"id {exp_id!r} matches several experiments: {', '.join(sorted(cands))}")
-        raise LookupError(f"no experiment with id {exp_id!r} (see `nniray experiment list --all`)")
-
-
-_LIVE = ("INITIALIZED", "RUNNING", "NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL", "STOPPING")
 
 
 def default_registry() -> ExperimentRegistry:
