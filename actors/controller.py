@@ -57,7 +57,7 @@ class ExperimentController:
             self.store.set_meta("config", config)
             self.store.set_meta("start_time", time.time())
             self.store.set_meta("exec_duration", 0.0)
-            self.store.set_meta("search_space", config.get("searchSpace") or {})
+            self.store.set_meta("search_space", _search_space_of(config))
             self._set_status("INITIALIZED")
         else:
             # A restart (or resume) of a known experiment: the store is the truth, but a resume
@@ -715,6 +715,17 @@ class ExperimentController:
                 self.store.set_meta("exec_duration", self.exec_duration)
                 self._duration_saved = now
         self._tick = now
+
+
+def _search_space_of(config: dict) -> dict:
+    """The inline ``searchSpace``, else the JSON of ``searchSpaceFile`` (the driver normally
+    inlines it; a config written by another client may not)."""
+    if config.get("searchSpace") is not None:
+        return config["searchSpace"]
+    if config.get("searchSpaceFile"):
+        import json
+        return json.loads(Path(config["searchSpaceFile"]).read_text())
+    return {}
 
 
 def _seconds(v: Any) -> float | None:

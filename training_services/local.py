@@ -22,9 +22,12 @@ class LocalTrainingService:
     def __init__(self, address: str | None = None) -> None:
         self.address = address
 
-    def connect(self) -> bool:
+    def connect(self, gpu_indices: list[int] | None = None) -> bool:
         """Attach to Ray (starting a local cluster when no address is given and none is
-        running in this process).  Returns True if this call started Ray."""
+        running in this process).  Returns True if this call started Ray.
+
+        ``gpu_indices`` (``trainingService.gpuIndices``) limits the GPUs a cluster started here
+        may hand to trials: Ray only sees the GPUs in ``CUDA_VISIBLE_DEVICES`` when it starts."""
         if ray.is_initialized():
             return False
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -38,6 +41,8 @@ class LocalTrainingService:
             # A fresh single-node cluster owned by this driver.  Plain ray.init() would join
             # whatever cluster /tmp/ray/ray_current_cluster names; attaching is explicit
             # (rayAddress: auto | host:port).
+            if gpu_indices is not None:
+                os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in gpu_indices)
             ray.init(address="local", include_dashboard=False, **kwargs)
         self.address = ray.get_runtime_context().gcs_address
         return True

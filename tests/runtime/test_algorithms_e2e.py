@@ -116,6 +116,20 @@ def _check(exp, name):
             assert params in BATCH["combine_params"]["_value"]
 
 
+def test_search_space_file_in_yaml_reaches_the_trials(home):
+    (home / "trial.py").write_text("import nniray as nni\n" + TRIAL_BODY)
+    (home / "space.json").write_text(json.dumps(MIXED))
+    data = _config_dict("TPE", home)
+    del data["searchSpace"]
+    data.update(searchSpaceFile="space.json", trialCommand=f"{sys.executable} trial.py", trialCodeDirectory=".",
+                maxTrialNumber=3)
+    (home / "config.yml").write_text(yaml.safe_dump(data))
+    exp = Experiment(load_config(home / "config.yml"))
+    assert exp.run() is True
+    for t in exp.list_trial_jobs():
+        assert set(t.hyperParameters[0]["parameters"]) == set(MIXED)
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_algorithm_from_python(home, name):
     from nniray.config import build_config

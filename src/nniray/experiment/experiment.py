@@ -153,20 +153,22 @@ class Experiment:
     def start(self, port: int | None = None, debug: bool = False, ray_address: str | None = None) -> None:
         """Validate, then launch the experiment and return (call :meth:`stop` when done)."""
         cfg = self._canonical_config()
-        validate_experiment(cfg)
+        space = validate_experiment(cfg)
         self.config = cfg
         self.id = self.id or _new_id()
         root = Path(cfg.experiment_working_directory)
         self._exp_dir = root / self.id
         if (self._exp_dir / ExperimentStore.FILENAME).exists() and self._mode == "new":
             raise ExperimentError(f"experiment {self.id} already exists in {root}; use Experiment.resume")
-        self._launch(cfg.json_dict(), cfg.trial_function, ray_address or cfg.local_service().ray_address, resume=False)
+        cfg_json = cfg.json_dict()
+        cfg_json["searchSpace"] = space  # searchSpaceFile read once, here; the store keeps both
+        self._launch(cfg_json, cfg.trial_function, ray_address or cfg.local_service().ray_address, resume=False)
         print(f"Creating experiment, Experiment ID: {self.id}")
 
     def _launch(self, cfg_json: dict, trial_function: Any, address: str | None, resume: bool) -> None:
         from nniray.training_services.local import LocalTrainingService
         service = LocalTrainingService(address)
-        self._started_ray = service.connect()
+        self._started_ray = service.connect((cfg_json.get("trainingService") or {}).get("gpuIndices"))
         service.check_fits(cfg_json)
         if trial_function is not None:
             service.ship_by_value(trial_function)
