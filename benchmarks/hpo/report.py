@@ -123,7 +123,7 @@ def markdown(agg: dict, contenders: list[str], problems: list[str], timings: dic
     L = []
     L.append("# HPO benchmark: nniray tuners vs hyperopt, Optuna, bayesian-optimization, SMAC3\n")
     L.append(f"Command (repository root): `{command}`\n")
-    L.append(f"{meta.get('when', '')} — {meta.get('seeds')} seeds × {meta.get('evals')} evaluations per "
+    L.append(f"{meta.get('when', '')} — {meta.get('seeds')} seeds (requested; see 'Partial run' below if fewer finished) × {meta.get('evals')} evaluations per "
              f"(optimizer, problem); same seeds and budgets for every optimizer; all problems minimised; "
              f"process pool of {meta.get('workers')} on a shared, loaded 2-core machine"
              + (f" (wall time {meta['wall_min']:.1f} min)" if meta.get("wall_min") else "") + ".\n")
@@ -254,12 +254,14 @@ def targets(agg: dict, timings: dict) -> list[str]:
             out.append(f"| {label} | – | – | not measurable ({ours if ours not in mr else theirs} not run) |")
             return
         a, b = mr[ours], mr[theirs]
-        verdict = "met" if a < b else f"missed by {a - b:.2f} rank"
+        verdict = "met" if a < b else ("tie (not ahead)" if a == b else f"missed by {a - b:.2f} rank")
         out.append(f"| {label} | {ours}: {a:.2f} | {theirs}: {b:.2f} | {verdict} |")
 
-    ours_mb = [c for c in MODEL_BASED if c in mr]
+    # only tuners ranked on every problem (a tuner that is n/a on some has fewer, easier ranks)
+    full = max((len(v) for v in agg["rank_lists"].values()), default=0)
+    ours_mb = [c for c in MODEL_BASED if c in mr and len(agg["rank_lists"][c]) == full]
     best = min(ours_mb, key=mr.get) if ours_mb else "nniray (none)"
-    rank_row("best nniray model-based tuner ahead of Optuna GP (mean rank)", best, "Optuna GP")
+    rank_row("best nniray model-based tuner (ranked on all problems) ahead of Optuna GP", best, "Optuna GP")
     rank_row("nniray TPE ahead of Optuna TPE", "nniray TPE", "Optuna TPE")
     rank_row("nniray GPTuner ahead of bayes-opt GP", "nniray GPTuner", "bayes-opt GP")
 
