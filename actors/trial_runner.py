@@ -66,8 +66,6 @@ class TrialRunner:
         with self._lock:
             if tid in self._outcomes:  # re-dispatched after a controller restart
                 return self._outcomes[tid]
-            if self._current is not None and self._current["trial_id"] == tid:
-                pass  # fall through to wait below
             self._known.add(tid)
             self._current = {"trial_id": tid, "stop_status": None, "proc": None, "thread_id": None,
                              "seq": {"PERIODICAL": 0, "FINAL": 0}}
