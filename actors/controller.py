@@ -438,7 +438,10 @@ class ExperimentController:
         else:
             await self._flush_results()
             if self.tuner is not None and t["hyper_params"].get("parameter_source") != "customized":
-                self._spawn(self._algo_call(self.tuner, "trial_end", t["parameter_id"], success))
+                # Submitted now, not from a task: Ray runs one caller's calls to an actor in
+                # submission order, so the next generate() sees this trial ended (PBT's
+                # synchronous steps depend on it).
+                self._spawn(self._settle(self.tuner.trial_end.remote(t["parameter_id"], success), "trial_end"))
         if self.assessor is not None:
             self.assessor.trial_end.remote(tid, success)
         self._poke()
@@ -579,6 +582,14 @@ class ExperimentController:
             except RayActorError:
                 await asyncio.sleep(min(0.1 * (attempt + 1), 1.0))  # restarting: wait and retry
         raise RuntimeError(f"{method}: algorithm actor unavailable")
+
+    async def _settle(self, ref: Any, what: str) -> None:
+        """Await a fire-and-forget call so its failure is logged (a restarted tuner is rebuilt
+        from the store on its next generate())."""
+        try:
+            await ref
+        except Exception as e:
+            self.log.warning("%s failed: %s", what, _short(e))
 
     async def _assess(self, tid: str, history: list) -> None:
         try:
