@@ -70,3 +70,17 @@ def make_evaluator(model, data=None, lr=0.05, batch=16, evaluating_func=None, du
         evaluating_func = lambda m: accuracy(m, data)  # noqa: E731
     return TorchEvaluator(training_func, optimizer, training_step, evaluating_func=evaluating_func,
                           dummy_input=dummy_input if dummy_input is not None else x[:2])
+
+
+class Twin(nn.Module):
+    """Two convs feeding one add (a channel-dependency group), then a conv and a classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(1, 8, 3, padding=1)
+        self.b = nn.Conv2d(1, 8, 5, padding=2)
+        self.c = nn.Conv2d(8, 16, 3, padding=1)
+        self.fc = nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.c(self.a(x) + self.b(x))).mean((2, 3)))

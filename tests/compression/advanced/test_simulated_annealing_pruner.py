@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from adv_helpers import ConvNet, make_evaluator
+from adv_helpers import ConvNet, Twin, make_evaluator
 from nniray.compression.pruning import SimulatedAnnealingPruner
 from nniray.compression.pruning._advanced.annealing import temperature_schedule
 
@@ -89,17 +89,6 @@ def test_legacy_total_sparsity_is_the_total():
 
 
 def test_dependency_group_members_share_one_ratio():
-    class Twin(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a = torch.nn.Conv2d(1, 8, 3, padding=1)
-            self.b = torch.nn.Conv2d(1, 8, 5, padding=2)
-            self.c = torch.nn.Conv2d(8, 16, 3, padding=1)
-            self.fc = torch.nn.Linear(16, 3)
-
-        def forward(self, x):
-            return self.fc(torch.relu(self.c(self.a(x) + self.b(x))).mean((2, 3)))
-
     torch.manual_seed(0)
     model = Twin()
     cfg = [{"op_names": ["a", "b"], "sparse_ratio": 0.5, "dependency_group_id": 1},
