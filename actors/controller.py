@@ -83,6 +83,7 @@ class ExperimentController:
         self.tuner = self.assessor = self.advisor = None
         self._wake = asyncio.Event() if _has_loop() else None
         self._loop_task: asyncio.Task | None = None
+        self._start_task: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         self._stopping = False
         self._resume = resume
@@ -95,9 +96,15 @@ class ExperimentController:
 
     # ================================================================================ lifecycle
     async def start(self) -> str:
-        """Start (or, after a restart, continue) the experiment.  Idempotent."""
-        if self._loop_task is not None:
-            return self.status
+        """Start (or, after a restart, continue) the experiment.  Idempotent, also for callers
+        that arrive together (after a restart the driver's poll and the runners' reports do):
+        they all wait for the one start."""
+        if self._start_task is None:
+            self._start_task = asyncio.get_running_loop().create_task(self._start_once())
+        await asyncio.shield(self._start_task)
+        return self.status
+
+    async def _start_once(self) -> None:
         self._wake = asyncio.Event()
         try:
             await self._setup_algorithms()
@@ -105,12 +112,11 @@ class ExperimentController:
                 await self._recover_trials()
         except Exception as e:  # a failing user algorithm must not crash-loop the controller
             self._fail(f"algorithm setup failed: {e}")
-            return self.status
+            return
         if self.status in ("INITIALIZED",) or (self._resume and self.status in ("STOPPED", "DONE", "ERROR", "NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL")):
             self._set_status("RUNNING")
         self._tick = time.time()
         self._loop_task = asyncio.get_running_loop().create_task(self._main_loop())
-        return self.status
 
     async def ping(self) -> dict:
         await self._ensure_started()
@@ -155,7 +161,7 @@ class ExperimentController:
     async def _ensure_started(self) -> None:
         # After Ray restarts this actor in a fresh process nobody calls start(): the first call
         # that arrives does.
-        if self._loop_task is None and not self._stopping and self.store.get_meta("status") in LIVE_STATUSES:
+        if self._start_task is None and not self._stopping and self.store.get_meta("status") in LIVE_STATUSES:
             await self.start()
 
     async def get_status(self) -> dict:
@@ -297,7 +303,7 @@ class ExperimentController:
                 except asyncio.TimeoutError:
                     pass
                 self._wake.clear()
-                await self._flush_results()
+                self._flush_results()
                 self._accumulate_duration()
                 self._manage_runners()
                 await self._fill_slots()
@@ -313,14 +319,15 @@ class ExperimentController:
             self.log.exception("controller loop failed")
             self._fail(f"controller loop failed: {e!r}")
 
-    async def _flush_results(self) -> None:
+    def _flush_results(self) -> None:
+        """Submit the pending final results to the tuner, without waiting: calls from this
+        actor reach the tuner in submission order, so a later generate() sees them.  A tuner
+        that lost its state is rebuilt from the store (which has these results) on its next
+        generate()."""
         if not self._pending_results or self.tuner is None:
             return
         batch, self._pending_results = self._pending_results, []
-        try:
-            await self._algo_call(self.tuner, "receive", batch)
-        except NotInitialized:
-            pass  # rebuilt from the store, which has these results
+        self._spawn(self._settle(self.tuner.receive.remote(batch), "receive"))
 
     def _limits_allow(self) -> bool:
         if self.max_trials is not None and self.next_seq >= self.max_trials:
@@ -345,9 +352,12 @@ class ExperimentController:
             jobs = await self._advisor_jobs(free)
         else:
             ids = list(range(self.next_seq, self.next_seq + free))
+            # Whether any trial could still change the tuner's mind, as of this request:
+            # every trial_end before it was submitted before it.
+            busy = bool(self.running) or bool(self._retry)
             res = await self._algo_call(self.tuner, "generate", ids)
             jobs = [{"parameter_id": pid, "parameter_source": "algorithm", "parameters": p} for pid, p in res["params"]]
-            if res["no_more"] or (not jobs and not self.running):
+            if res["no_more"] or (not jobs and not busy and not self.running):
                 self.exhausted = True
                 self.store.set_meta("exhausted", True)
                 self.log.info("tuner has no more trials")
@@ -436,7 +446,7 @@ class ExperimentController:
         if self.advisor_mode:
             self._spawn(self._advisor_trial_end(tid, status, t["hyper_params"]))
         else:
-            await self._flush_results()
+            self._flush_results()
             if self.tuner is not None and t["hyper_params"].get("parameter_source") != "customized":
                 # Submitted now, not from a task: Ray runs one caller's calls to an actor in
                 # submission order, so the next generate() sees this trial ended (PBT's
