@@ -1,4 +1,3 @@
-import importlib
 import pathlib
 import runpy
 
@@ -7,14 +6,6 @@ import pytest
 EXAMPLE = pathlib.Path(__file__).resolve().parents[3] / "docs" / "compression_example.py"
 
 
-def _speedup_available():
-    try:
-        return hasattr(importlib.import_module("nniray.compression.speedup"), "ModelSpeedup")
-    except ImportError:
-        return False
-
-
-@pytest.mark.skipif(not _speedup_available(), reason="nniray.compression.speedup is not importable yet")
 def test_readme_example_runs(capsys):
     runpy.run_path(str(EXAMPLE), run_name="__main__")
     out = capsys.readouterr().out

@@ -5,8 +5,8 @@ from torch import nn
 
 from nniray.compression.pruning import L1NormPruner
 
-dependency = pytest.importorskip("nniray.compression.speedup.dependency")
-speedup = pytest.importorskip("nniray.compression.speedup")
+import nniray.compression.speedup as speedup  # noqa: E402
+import nniray.compression.speedup.dependency as dependency  # noqa: E402
 
 
 class ResBlock(nn.Module):
