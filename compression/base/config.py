@@ -28,6 +28,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
+from .layout import out_channel_dim
 from .setting import SETTING_KEYS, PruningSetting, is_activation_target
 
 __all__ = [
@@ -332,6 +333,16 @@ def _target_exists(module: torch.nn.Module, target_name: str) -> bool:
     return isinstance(value, torch.Tensor)
 
 
+def _align_bias_to_output_dim(module: torch.nn.Module, target_name: str, setting: Dict[str, Any]) -> None:
+    """The default bias setting aligns with weight dim 0; a ConvTranspose / HF Conv1D keeps its
+    output channels in weight dim 1 (``layout.py``), so its bias follows dim 1 (found by isinstance,
+    so subclasses are covered too)."""
+    align = setting.get("align")
+    if target_name == "bias" and isinstance(align, dict) and align.get("module_name") is None \
+            and align.get("target_name") == "weight" and list(align.get("dims", [])) == [0]:
+        setting["align"] = dict(align, dims=[out_channel_dim(module)])
+
+
 def resolve_targets(model: torch.nn.Module, configs: Sequence[Mapping[str, Any]],
                     default_op_types: Optional[Sequence[str]] = None,
                     extra_keys: Iterable[str] = ()) -> Dict[str, Dict[str, Tuple[Dict[str, Any], int]]]:
@@ -375,6 +386,7 @@ def resolve_targets(model: torch.nn.Module, configs: Sequence[Mapping[str, Any]]
             entry = result.setdefault(name, {})
             for t in present:
                 setting = PruningSetting.get(mtype, t)
+                _align_bias_to_output_dim(module, t, setting)
                 setting.update(copy.deepcopy(shorthand))
                 if t in target_settings:
                     setting.update(copy.deepcopy(dict(target_settings[t])))

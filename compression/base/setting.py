@@ -49,10 +49,11 @@ class PruningSetting:
     registry: Dict[str, Dict[str, Dict[str, Any]]] = {
         name: _weight_bias() for name in (
             "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
-            "Linear", "Bilinear", "Embedding", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
-            "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+            "Linear", "Bilinear", "Embedding", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
         )
     }
+    # Layers whose weight holds the output channels in dim 1 (ConvTranspose, HF Conv1D; see
+    # ``layout.py``) get their bias aligned to weight dim 1 in ``config.resolve_targets``.
 
     @classmethod
     def register(cls, module_type: str, setting: Dict[str, Dict[str, Any]]) -> None:

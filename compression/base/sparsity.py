@@ -29,6 +29,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from .layout import in_channel_dim, out_channel_dim
 from .target_space import PruningTargetSpace
 
 __all__ = ["SparsityError", "resolve_block_sizes", "reduce_blocks", "expand_blocks", "block_vectors",
@@ -66,7 +67,9 @@ def resolve_block_sizes(ts: PruningTargetSpace, shape: Sequence[int], default: A
         if ts.is_activation:
             raise SparsityError(f"{ts.where}: granularity 'out_channel' is for parameters; use 'per_channel' "
                                 f"or a block list for inputs/outputs")
-        sizes = [1] + [-1] * (ndim - 1)
+        # ConvTranspose / HF Conv1D keep their output channels in weight dim 1 (layout.py)
+        sizes = [-1] * ndim
+        sizes[_weight_dim(ts, out=True, ndim=ndim)] = 1
     elif gran == "in_channel":
         if ts.is_activation:
             raise SparsityError(f"{ts.where}: granularity 'in_channel' is for parameters; use 'per_channel' "
@@ -74,7 +77,8 @@ def resolve_block_sizes(ts: PruningTargetSpace, shape: Sequence[int], default: A
         if ndim < 2:
             raise SparsityError(f"{ts.where}: granularity 'in_channel' needs a tensor with >= 2 dims, "
                                 f"shape is {tuple(shape)}")
-        sizes = [-1, 1] + [-1] * (ndim - 2)
+        sizes = [-1] * ndim
+        sizes[_weight_dim(ts, out=False, ndim=ndim)] = 1
     elif gran == "per_channel":
         if not ts.is_activation:
             raise SparsityError(f"{ts.where}: granularity 'per_channel' is for inputs/outputs; use "
@@ -94,6 +98,13 @@ def resolve_block_sizes(ts: PruningTargetSpace, shape: Sequence[int], default: A
             raise SparsityError(f"{ts.where}: block size {b} does not divide dim {d} of size {s} "
                                 f"(shape {tuple(shape)}); choose a divisor")
     return sizes
+
+
+def _weight_dim(ts: PruningTargetSpace, out: bool, ndim: int) -> int:
+    module = getattr(ts, "module", None)
+    if module is None or ts.target_name != "weight" or ndim < 2:
+        return 0 if out else 1
+    return out_channel_dim(module) if out else in_channel_dim(module)
 
 
 def _split_shape(shape: Sequence[int], sizes: Sequence[int]) -> List[int]:
@@ -196,7 +207,10 @@ def generate_sparsity(spaces: Dict[Key, PruningTargetSpace], metrics: Dict[Key, 
         first = spaces[keys[0]]
         for k in keys[1:]:
             other = spaces[k]
-            if metrics[k].shape != metrics[keys[0]].shape:
+            # Members may store their channels in weights of different rank (a depthwise conv's
+            # [C,1,1,1] blocks and a Linear's [C,1]): what must match is the block layout once
+            # size-1 dims are dropped, i.e. the same number of channels in the same order.
+            if _squeezed(metrics[k].shape) != _squeezed(metrics[keys[0]].shape):
                 raise SparsityError(
                     f"dependency_group_id {gid!r}: {first.where} has {tuple(metrics[keys[0]].shape)} blocks but "
                     f"{other.where} has {tuple(metrics[k].shape)}; members must prune the same number of "
@@ -208,7 +222,7 @@ def generate_sparsity(spaces: Dict[Key, PruningTargetSpace], metrics: Dict[Key, 
             if other.global_group_id != first.global_group_id:
                 raise SparsityError(f"dependency_group_id {gid!r}: members have different global_group_id "
                                     f"({first.global_group_id!r} vs {other.global_group_id!r})")
-        total = sum(metrics[k].double() for k in keys)
+        total = sum(metrics[k].double().reshape(metrics[keys[0]].shape) for k in keys)
         numel = sum(_block_numel(spaces[k].shape, block_sizes[k]) for k in keys)
         units.append(_Unit(list(keys), [spaces[k] for k in keys], total, numel))
 
@@ -227,8 +241,26 @@ def generate_sparsity(spaces: Dict[Key, PruningTargetSpace], metrics: Dict[Key, 
     for u in units:
         keep = (~u.pruned).reshape(u.shape)
         for k in u.keys:
-            out[k] = keep.to(metrics[k].dtype if metrics[k].is_floating_point() else torch.float32)
+            out[k] = keep.reshape(metrics[k].shape).to(
+                metrics[k].dtype if metrics[k].is_floating_point() else torch.float32)
     return out
+
+
+def _squeezed(shape: Sequence[int]) -> Tuple[int, ...]:
+    return tuple(int(s) for s in shape if s != 1)
+
+
+def _metric_blocks(u: _Unit) -> int:
+    """``internal_metric_block`` (NNI 3.0, set by ``auto_set_denpendency_group_ids`` from
+    ``GroupDependency``): the unit's blocks are cut into that many equal consecutive parts (the
+    filter groups of a grouped conv) and each part prunes the same number, so every group keeps
+    equal counts and speedup can shrink the grouped conv without padding."""
+    values = [s.setting.get("internal_metric_block") for s in u.spaces]
+    values = [int(v) for v in values if v is not None and int(v) > 1]
+    if not values:
+        return 1
+    g = math.lcm(*values)
+    return g if u.n % g == 0 and u.n // g >= 1 else 1
 
 
 def _bounded_count(u: _Unit, count: int) -> int:
@@ -241,7 +273,15 @@ def _bounded_count(u: _Unit, count: int) -> int:
 
 def _local(u: _Unit) -> None:
     ratio, threshold = _goal(u.spaces[0])
-    if ratio is not None:
+    g = _metric_blocks(u)
+    if ratio is not None and g > 1:
+        per = u.n // g
+        k = _bounded_count(u, count_prune(ratio, u.n)) // g
+        order = torch.argsort(u.metric.view(g, per), dim=1, stable=True)[:, :k]
+        pruned = torch.zeros(g, per, dtype=torch.bool)
+        pruned.scatter_(1, order, True)
+        u.pruned = pruned.view(-1)
+    elif ratio is not None:
         u.pruned = u.lowest(_bounded_count(u, count_prune(ratio, u.n)))
     else:
         below = int((u.metric < threshold).sum())

@@ -14,7 +14,7 @@ earlier (e.g. by an earlier AGP step) stay the least important.
 """
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Any, Dict, List, Optional
 
 import torch
 
@@ -34,7 +34,40 @@ def _param_value(ts: PruningTargetSpace, pruner: Pruner) -> torch.Tensor:
     return ts.target.float()
 
 
-class NormPruner(Pruner):
+_MODES = ("normal", "dependency_aware")
+
+
+class _DependencyAwareMixin:
+    """NNI v2's ``mode='dependency_aware'`` (with ``dummy_input``) as a compatibility path.
+
+    ``L1NormPruner(model, config_list, mode='dependency_aware', dummy_input=x)`` (or the v2
+    positional form ``L1NormPruner(model, config_list, 'dependency_aware', x)``) runs
+    ``auto_set_denpendency_group_ids`` on the config_list first: channel-coupled layers prune the
+    same channels, grouped convs prune evenly per group, and norms are aligned.  That is what the
+    3.0 flow does explicitly.
+    """
+
+    def __init__(self, model: torch.nn.Module, config_list: List[Dict[str, Any]], evaluator: Any = None,
+                 dummy_input: Any = None, *, mode: Optional[str] = None, existed_wrappers: Any = None):
+        if isinstance(evaluator, str):  # v2 positional: (model, config_list, mode, dummy_input)
+            if mode is not None:
+                raise ValueError(f"{type(self).__name__}: mode given twice ({evaluator!r} and {mode!r})")
+            mode, evaluator = evaluator, None
+        mode = mode or "normal"
+        if mode not in _MODES:
+            raise ValueError(f"{type(self).__name__}: mode must be one of {list(_MODES)} (NNI v2), got {mode!r}; "
+                             f"in the 3.0 flow use auto_set_denpendency_group_ids instead")
+        if mode == "dependency_aware":
+            if dummy_input is None:
+                raise ValueError(f"{type(self).__name__}: mode='dependency_aware' needs dummy_input (a batch the "
+                                 f"model accepts) to trace the channel dependencies")
+            from ..speedup.dependency import auto_set_denpendency_group_ids
+            config_list = auto_set_denpendency_group_ids(model, config_list, dummy_input)
+        self.mode = mode
+        super().__init__(model, config_list, evaluator, existed_wrappers=existed_wrappers)
+
+
+class NormPruner(_DependencyAwareMixin, Pruner):
     """Base of L1/L2 (and Level): ``p``-norm of each block."""
 
     p: int = 1
@@ -76,7 +109,7 @@ class L2NormPruner(NormPruner):
     p = 2
 
 
-class FPGMPruner(Pruner):
+class FPGMPruner(_DependencyAwareMixin, Pruner):
     """Filter Pruning via Geometric Median: prunes the blocks closest to all others."""
 
     _default_op_types = _CONV_LINEAR

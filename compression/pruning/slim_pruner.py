@@ -31,6 +31,9 @@ class SlimPruner(TrainingPruner):
 
     _default_op_types = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]
     _default_granularity = "element"
+    # LinearPruner/AGPPruner may drive it (NNI allows it): the factors train for the whole run and
+    # each update prunes by the current |factor|; they are folded in once, at the end.
+    _supports_schedule = True
 
     def __init__(self, model: torch.nn.Module, config_list: List[Dict[str, Any]], evaluator: Any,
                  training_steps: int, regular_scale: float = 1., existed_wrappers: Any = None):
@@ -57,6 +60,7 @@ class SlimPruner(TrainingPruner):
                                    "pruner.track_forward(dummy_input) or give the evaluator a dummy_input")
             self.track_forward(*(dummy if isinstance(dummy, tuple) else (dummy,)))
         self._scalers.clear()
+        self._folded = False
         for key, ts in targets.items():
             sizes = self._block_sizes(ts)
             shape = [1 if b == -1 else s // b for s, b in zip(ts.shape, sizes)]
@@ -83,6 +87,16 @@ class SlimPruner(TrainingPruner):
 
     def _finish_collecting(self) -> None:
         super()._finish_collecting()
+        self._fold()
+
+    def _fuse_postprocess(self, evaluator: Any) -> None:
+        # After a scheduled run (LinearPruner/AGPPruner) nothing has folded the factors yet.
+        self._fold()
+
+    def _fold(self) -> None:
+        if getattr(self, "_folded", True):
+            return
+        self._folded = True
         self._regularize = False
         # Fold the learned factors into parameters so the pruned model computes what it trained.
         for key, scale in self._scalers.items():

@@ -33,6 +33,7 @@ __all__ = ["ChannelDependency", "GroupDependency", "auto_set_denpendency_group_i
 
 CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 PRUNABLE_TYPES = CONV_TYPES + (nn.Linear, nn.Embedding)
+_NORM_TYPES = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
 
 _ELEMENTWISE = {operator.add, operator.iadd, operator.sub, operator.isub, operator.mul, operator.imul,
                 operator.truediv, operator.itruediv, torch.add, torch.sub, torch.mul, torch.div,
@@ -91,6 +92,8 @@ class _ChannelFlow:
         self.layers: List[str] = []
         self.layer_input_sources: Dict[str, frozenset] = {}
         self.unsafe: Set[str] = set()
+        # norm module name -> (channel dim, prunable layers whose channels reach its input)
+        self.norm_input_sources: Dict[str, Tuple[int, frozenset]] = {}
         self._run()
 
     def _src(self, n: fx.Node):
@@ -124,6 +127,8 @@ class _ChannelFlow:
                         members |= set(fsrc[1])
                     self.chan[node.name] = (cdim, frozenset(members))
                     continue
+                if fsrc is not None and isinstance(m, _NORM_TYPES):
+                    self.norm_input_sources.setdefault(node.target, fsrc)
             target = node.target
             is_elementwise = (node.op == "call_function" and target in _ELEMENTWISE) or \
                              (node.op == "call_method" and target in _ELEMENTWISE_METHODS)
@@ -254,7 +259,9 @@ class GroupDependency:
         for name in flow.layers:
             m = self.model.get_submodule(name)
             g = getattr(m, "groups", 1)
-            if g > 1:
+            # A depthwise conv adds no group constraint (NNI: "depthwise conv will not introduce
+            # extra group dependency"): it joins its producers' channel set instead.
+            if g > 1 and m.out_channels != g:
                 constraints.setdefault(name, []).append(g)
                 for parent in flow.layer_input_sources.get(name, ()):
                     constraints.setdefault(parent, []).append(g)
@@ -306,22 +313,92 @@ def _select(model: nn.Module, config: Mapping[str, Any], index: int) -> List[str
             and (not op_types or type(m).__name__ in op_types)]
 
 
+_RATIO_KEYS = ("sparse_ratio", "sparsity", "sparsity_per_layer", "total_sparsity")
+_SELECT_KEYS = ("op_names", "op_names_re", "op_types", "exclude_op_names", "exclude_op_types",
+                "exclude_op_names_re", "op_partial_names")
+
+
+def _ratio(cfg: Mapping[str, Any]):
+    for k in _RATIO_KEYS:
+        if cfg.get(k) is not None:
+            return cfg[k]
+    if isinstance(cfg.get("target_settings"), dict):
+        return cfg["target_settings"].get("weight", {}).get("sparse_ratio")
+    return None
+
+
+def _set_ratio(cfg: Dict[str, Any], ratio: Optional[float], index: int) -> None:
+    """Write ``ratio`` under the 3.0 key, dropping the legacy ones (a config holding both
+    ``sparsity`` and ``sparse_ratio`` is refused by the pruner)."""
+    legacy_total = "total_sparsity" in cfg
+    for k in _RATIO_KEYS:
+        cfg.pop(k, None)
+    if legacy_total:  # what trans_legacy_config_list makes of total_sparsity
+        cfg.setdefault("global_group_id", f"_total_sparsity_config_{index}")
+    if ratio is None:
+        return
+    ts = cfg.get("target_settings")
+    if isinstance(ts, dict) and "sparse_ratio" in ts.get("weight", {}):
+        ts["weight"]["sparse_ratio"] = ratio
+    else:
+        cfg["sparse_ratio"] = ratio
+
+
+def _has_weight(model: nn.Module, name: str) -> bool:
+    return isinstance(getattr(model.get_submodule(name), "weight", None), torch.Tensor)
+
+
+def _norm_alignments(model: nn.Module, flow: "_ChannelFlow", pruned: Set[str],
+                     same_mask: Mapping[str, Any]) -> Dict[str, str]:
+    """``{norm_name: source_layer}`` for BatchNorm/InstanceNorm layers whose channels all come from
+    pruned layers that prune identical indices (one layer, or one dependency group).
+
+    Such a norm gives a constant ``beta - gamma*mean/std`` on a pruned channel; speedup removes the
+    channel, so the masked model must mask the norm too (NNI 3.0 ``align``) to compute the same."""
+    from .replacers import FOLLOWER_TYPES
+    out: Dict[str, str] = {}
+    for norm, (dim, members) in flow.norm_input_sources.items():
+        m = model.get_submodule(norm)
+        if dim != 1 or not members or not getattr(m, "affine", False) or getattr(m, "weight", None) is None:
+            continue
+        if not isinstance(m, FOLLOWER_TYPES) or norm in out:
+            continue
+        if not all(n in pruned for n in members):
+            continue
+        keys = {same_mask.get(n, ("self", n)) for n in members}
+        if len(keys) != 1:
+            continue  # members prune different channels: only their intersection is dead
+        out[norm] = sorted(members)[0]
+    return out
+
+
 def auto_set_denpendency_group_ids(model: nn.Module, config_list: Sequence[Mapping[str, Any]],
-                                   dummy_input: Any, traced_model=None) -> List[Dict[str, Any]]:
+                                   dummy_input: Any, traced_model=None, align_norms: bool = True,
+                                   group_aware: bool = True) -> List[Dict[str, Any]]:
     """Return a new config_list where channel-coupled layers share a ``dependency_group_id``.
 
     Every selected Conv/ConvTranspose/Linear/Embedding layer that belongs to a coupled set
     (size > 1) gets its own config ``{'op_names': [name], ..., 'dependency_group_id': k}``;
-    the other layers keep their original config (minus those names).  All members of a group
-    get the smallest ``sparse_ratio`` among them, because NNI requires equal ratios in a
-    dependency group.  ``exclude`` configs and the legacy format are handled by translating
-    first.  The input list is not modified.
+    the other layers keep their original config (minus those names; a config left selecting
+    nothing is dropped).  All members of a group get the smallest ratio among them (NNI requires
+    equal ratios in a dependency group), written as ``sparse_ratio`` whatever key the user used.
+
+    ``group_aware``: a layer whose filters feed (or are) a grouped conv gets
+    ``internal_metric_block = groups`` (NNI 3.0), so the pruner prunes the same number of filters
+    in every group and speedup can shrink the grouped conv (NNI v2 dependency-aware mode).
+
+    ``align_norms``: every BatchNorm/InstanceNorm fed only by pruned layers gets a config whose
+    ``weight``/``bias`` masks ``align`` to that layer's output channels, so the masked (wrapped)
+    model computes exactly what ``ModelSpeedup`` produces.  The input list is not modified.
     """
     if not isinstance(config_list, (list, tuple)):
         raise TypeError(f"config_list must be a list of dicts, got {type(config_list).__name__}")
     config_list = [dict(c) for c in config_list]
-    sets = channel_groups(model, dummy_input, traced_model)
+    trace = _trace(model, dummy_input, traced_model)
+    flow = _ChannelFlow(model, trace, PRUNABLE_TYPES)
+    sets = flow.sets()
     coupled = {n: i for i, s in enumerate(sets) if len(s) > 1 for n in s}
+    divisors = GroupDependency(model, dummy_input, traced_model=trace).dependency if group_aware else {}
     owner: Dict[str, int] = {}
     for idx, config in enumerate(config_list):
         if config.get("exclude"):
@@ -333,43 +410,69 @@ def auto_set_denpendency_group_ids(model: nn.Module, config_list: Sequence[Mappi
     for name, idx in owner.items():
         if name in coupled:
             group_members.setdefault(coupled[name], []).append(name)
+    groups = {k: v for k, v in group_members.items() if len(v) > 1}
+    in_group = {n for members in groups.values() for n in members}
 
-    def ratio(cfg):
-        r = cfg.get("sparse_ratio", cfg.get("sparsity", cfg.get("sparsity_per_layer")))
-        if r is None and isinstance(cfg.get("target_settings"), dict):
-            r = cfg["target_settings"].get("weight", {}).get("sparse_ratio")
-        return r
+    def divisor(names: Iterable[str]) -> int:
+        ds = [int(divisors.get(n, 1)) for n in names]
+        return math.lcm(*ds) if ds else 1
+
+    grouped_alone = {n for n in owner if n not in in_group and divisor([n]) > 1}
+    split_names = in_group | grouped_alone
 
     new_list: List[Dict[str, Any]] = []
-    split_names = {n for members in group_members.values() if len(members) > 1 for n in members}
     for idx, config in enumerate(config_list):
         cfg = copy.deepcopy(dict(config))
         mine = [n for n, i in owner.items() if i == idx and n in split_names]
         if mine:
-            excl = list(cfg.get("exclude_op_names", [])) + mine
-            cfg["exclude_op_names"] = excl
+            cfg["exclude_op_names"] = list(cfg.get("exclude_op_names", [])) + mine
+            rest = [n for n in _select(model, config, idx) if n not in mine and _has_weight(model, n)]
+            if not rest:
+                continue  # every layer it selected now has its own config below
         new_list.append(cfg)
-    for gid, (set_idx, members) in enumerate(sorted(group_members.items())):
-        if len(members) < 2:
-            continue
-        ratios = [ratio(config_list[owner[n]]) for n in members]
-        ratios = [r for r in ratios if r is not None]
+
+    def own_config(name: str) -> Dict[str, Any]:
+        base = copy.deepcopy(dict(config_list[owner[name]]))
+        for k in _SELECT_KEYS:
+            base.pop(k, None)
+        base["op_names"] = [name]
+        return base
+
+    same_mask: Dict[str, Any] = {}
+    for gid, (set_idx, members) in enumerate(sorted(groups.items())):
+        ratios = [r for r in (_ratio(config_list[owner[n]]) for n in members) if r is not None]
         shared = min(ratios) if ratios else None
+        block = divisor(members)
         for name in sorted(members):
-            base = copy.deepcopy(dict(config_list[owner[name]]))
-            for k in ("op_names", "op_names_re", "op_types", "exclude_op_names", "exclude_op_types",
-                      "exclude_op_names_re", "op_partial_names"):
-                base.pop(k, None)
-            base["op_names"] = [name]
-            if shared is not None:
-                if "sparse_ratio" in base or "target_settings" not in base:
-                    base["sparse_ratio"] = shared
-                if isinstance(base.get("target_settings"), dict) and "weight" in base["target_settings"] \
-                        and "sparse_ratio" in base["target_settings"]["weight"]:
-                    base["target_settings"]["weight"]["sparse_ratio"] = shared
+            base = own_config(name)
+            _set_ratio(base, shared, owner[name])
             base["dependency_group_id"] = gid
+            if block > 1:
+                base["internal_metric_block"] = block
+            same_mask[name] = ("group", gid)
             new_list.append(base)
+    for name in sorted(grouped_alone):
+        base = own_config(name)
+        _set_ratio(base, _ratio(config_list[owner[name]]), owner[name])
+        base["internal_metric_block"] = divisor([name])
+        new_list.append(base)
+    if align_norms:
+        pruned = {n for n in owner if _ratio(config_list[owner[n]])}
+        for norm, source in sorted(_norm_alignments(model, flow, pruned, same_mask).items()):
+            new_list.append({"op_names": [norm], "target_names": ["weight", "bias"], "target_settings": {
+                "weight": {"align": {"module_name": source, "target_name": "weight",
+                                     "dims": [_out_dim(model.get_submodule(source))]}},
+                "bias": {"align": {"module_name": source, "target_name": "weight",
+                                   "dims": [_out_dim(model.get_submodule(source))]}}}})
     return new_list
+
+
+def _out_dim(module: nn.Module) -> int:
+    try:
+        from nniray.compression.base.layout import out_channel_dim
+    except ImportError:  # pragma: no cover
+        return 0
+    return out_channel_dim(module)
 
 
 # Correct spelling; NNI's public name is the misspelled one above.

@@ -74,3 +74,29 @@ def test_agp_with_taylor_inner_pruner():
     _, masks = AGPPruner(inner, 1, 3).compress(max_steps=4)
     for name in ("conv1", "conv2"):
         assert masks[name]["bias"].tolist().count(0.0) == 4
+
+
+def test_agp_and_linear_schedule_a_slim_pruner():
+    """Issue 9 finding 10: NNI lets the scheduled pruners drive SlimPruner."""
+    from nniray.compression.pruning import SlimPruner
+    from compression_core_helpers import SmallCNN
+    for cls in (AGPPruner, LinearPruner):
+        torch.manual_seed(0)
+        model = SmallCNN()
+        ratios = []
+        evaluator = make_evaluator(model, log=lambda m, step: ratios.append(
+            float((m.bn1.weight_mask == 0).float().mean()) if hasattr(m.bn1, "weight_mask") else 0.0))
+        inner = SlimPruner(model, [{"op_types": ["BatchNorm2d"], "sparse_ratio": 0.5}], evaluator, training_steps=1)
+        pruner = cls(inner, 1, 3, evaluator)
+        _, masks = pruner.compress(max_steps=4)
+        assert int((masks["bn1"]["weight"] == 0).sum()) == 4
+        assert ratios[0] < ratios[-1] == 0.5  # the goal rose over the run
+        assert not inner._scalers or all(not s.requires_grad for s in inner._scalers.values())  # folded once
+        x = torch.randn(2, 1, 8, 8)
+        with torch.no_grad():
+            wrapped = model(x)
+        pruner.unwrap_model()
+        with torch.no_grad():  # unwrapped weights x masks reproduce the wrapped model: factors are folded in
+            for t in ("weight", "bias"):
+                getattr(model.bn1, t).mul_(masks["bn1"][t])
+            assert torch.allclose(model(x), wrapped, atol=1e-6)
