@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from nniray.storage import ExperimentStore
+from nniray.storage import ExperimentStore, MetricRecord, MetricType, TrialRecord, TrialStatus, TrialStore
 from nniray.utils import MetricError, extract_scalar_reward
 
 
@@ -39,10 +39,13 @@ def optimize_mode(config: dict) -> str:
     return "maximize"
 
 
-def metric_record(m: dict) -> dict:
-    """A stored metric row as NNI's ``MetricDataRecord``."""
-    return {"timestamp": ms(m["timestamp"]), "trialJobId": m["trial_id"], "parameterId": m["parameter_id"],
-            "type": m["type"], "sequence": m["sequence"], "data": json.dumps(json.dumps(m["value"]))}
+def metric_record(m: MetricRecord | dict) -> dict:
+    """A stored metric as NNI's ``MetricDataRecord``."""
+    if isinstance(m, dict):
+        m = MetricRecord(m.get("id", 0), m["trial_id"], m["parameter_id"], MetricType(m["type"]), m["sequence"],
+                         m["value"], m["timestamp"])
+    return {"timestamp": ms(m.timestamp), "trialJobId": m.trial_id, "parameterId": m.parameter_id,
+            "type": m.type.value, "sequence": m.sequence, "data": json.dumps(json.dumps(m.value))}
 
 
 def _hyper_parameters(hp: dict) -> str:
@@ -51,51 +54,82 @@ def _hyper_parameters(hp: dict) -> str:
     return json.dumps(hp)
 
 
-def trial_job_info(store: ExperimentStore, exp_dir: Path, t: dict, finals: list[dict] | None = None) -> dict:
-    """A stored trial row as NNI's ``TrialJobInfo``."""
-    tdir = Path(exp_dir) / "trials" / t["trial_id"]
+def trial_job_info(store: TrialStore, exp_dir: Path, t: TrialRecord | dict,
+                   finals: list[MetricRecord] | None = None) -> dict:
+    """A stored trial as NNI's ``TrialJobInfo``."""
+    if isinstance(t, dict):
+        t = store.trial(t["trial_id"]) or _record_of(t)
+    tdir = Path(exp_dir) / "trials" / t.trial_id
     if finals is None:
-        finals = store.metrics(t["trial_id"], "FINAL")
+        finals = store.trial_metrics(t.trial_id, MetricType.FINAL)
     info: dict[str, Any] = {
-        "trialJobId": t["trial_id"], "sequenceId": t["sequence_id"], "status": t["status"],
-        "hyperParameters": [_hyper_parameters(t["hyper_params"])],
+        "trialJobId": t.trial_id, "sequenceId": t.sequence_id, "status": t.status.value,
+        "hyperParameters": [_hyper_parameters(t.hyper_params)],
         "logPath": str(tdir), "stderrPath": str(tdir / "stderr"),
-        "startTime": ms(t["start_time"] or t["submit_time"]),
+        "startTime": ms(t.start_time or t.submit_time),
     }
-    if t["end_time"] is not None:
-        info["endTime"] = ms(t["end_time"])
-    if t["message"]:
-        info["message"] = t["message"]
+    if t.end_time is not None:
+        info["endTime"] = ms(t.end_time)
+    if t.message:
+        info["message"] = t.message
     if finals:
         info["finalMetricData"] = [metric_record(m) for m in finals]
     return info
 
 
-def trial_jobs(store: ExperimentStore, exp_dir: Path, status: str | None = None) -> list[dict]:
-    finals: dict[str, list] = {}
-    for m in store.metrics(mtype="FINAL"):
-        finals.setdefault(m["trial_id"], []).append(m)
-    return [trial_job_info(store, exp_dir, t, finals.get(t["trial_id"], [])) for t in store.list_trials(status)]
+def _record_of(d: dict) -> TrialRecord:
+    return TrialRecord(d["trial_id"], d["sequence_id"], d.get("parameter_id"), d["hyper_params"],
+                       TrialStatus(d["status"]), d["submit_time"], d.get("start_time"), d.get("end_time"),
+                       d.get("message"), d.get("final"), default_metric(d.get("final")), 0, d.get("attempt", 0),
+                       d.get("node"), bool(d.get("customized")))
 
 
-def job_statistics(store: ExperimentStore) -> list[dict]:
-    return [{"trialJobStatus": k, "trialJobNumber": v} for k, v in sorted(store.status_counts().items())]
+def iter_trial_jobs(store: TrialStore, exp_dir: Path, status: str | None = None,
+                    batch_size: int = 1000) -> Iterator[dict]:
+    """Every trial as ``TrialJobInfo``, read batch by batch (bounded memory at any size)."""
+    batch: list[TrialRecord] = []
+    for t in store.iter_trials((status,) if status else (), batch_size=batch_size):
+        batch.append(t)
+        if len(batch) == batch_size:
+            yield from _infos(store, exp_dir, batch)
+            batch = []
+    yield from _infos(store, exp_dir, batch)
 
 
-def metric_data(store: ExperimentStore, trial_id: str | None = None, mtype: str | None = None) -> list[dict]:
-    return [metric_record(m) for m in store.metrics(trial_id, mtype)]
+def _infos(store: TrialStore, exp_dir: Path, batch: list[TrialRecord]) -> Iterator[dict]:
+    finals = store.finals_of([t.trial_id for t in batch]) if batch else {}
+    for t in batch:
+        yield trial_job_info(store, exp_dir, t, finals.get(t.trial_id, []))
 
 
-def metric_data_latest(store: ExperimentStore) -> list[dict]:
-    latest: dict[str, dict] = {}
-    for m in store.metrics():
-        latest[m["trial_id"]] = m
-    return [metric_record(m) for m in latest.values()]
+def trial_jobs(store: TrialStore, exp_dir: Path, status: str | None = None) -> list[dict]:
+    return list(iter_trial_jobs(store, exp_dir, status))
 
 
-def metric_data_range(store: ExperimentStore, min_seq: int, max_seq: int) -> list[dict]:
-    ids = {t["trial_id"] for t in store.list_trials() if min_seq <= t["sequence_id"] <= max_seq}
-    return [metric_record(m) for m in store.metrics() if m["trial_id"] in ids]
+def job_statistics(store: TrialStore) -> list[dict]:
+    return [{"trialJobStatus": k.value, "trialJobNumber": v}
+            for k, v in sorted(store.counts_by_status().items(), key=lambda kv: kv[0].value)]
+
+
+def iter_metric_data(store: TrialStore, trial_id: str | None = None, mtype: str | None = None) -> Iterator[dict]:
+    if trial_id is not None:
+        for m in store.trial_metrics(trial_id, mtype):
+            yield metric_record(m)
+    else:
+        for m in store.iter_metrics(mtype):
+            yield metric_record(m)
+
+
+def metric_data(store: TrialStore, trial_id: str | None = None, mtype: str | None = None) -> list[dict]:
+    return list(iter_metric_data(store, trial_id, mtype))
+
+
+def metric_data_latest(store: TrialStore) -> list[dict]:
+    return [metric_record(m) for m in store.latest_metrics()]
+
+
+def metric_data_range(store: TrialStore, min_seq: int, max_seq: int) -> list[dict]:
+    return [metric_record(m) for m in store.metrics_in_sequence_range(min_seq, max_seq)]
 
 
 def profile(store: ExperimentStore, exp_id: str, exp_dir: Path, live: dict | None = None) -> dict:
@@ -120,12 +154,14 @@ def export_records(store: ExperimentStore, value_as_text: bool = True) -> list[d
     """``[{parameter, value, trialJobId}]`` of every trial with a final result.  NNI's
     ``export-data`` route carries ``value`` as JSON text; files written by ``experiment export``
     carry the value itself (so the JSON export is valid ``experiment import`` input)."""
-    out = []
-    for r in store.completed_results():
+    return list(iter_export_records(store, value_as_text))
+
+
+def iter_export_records(store: ExperimentStore, value_as_text: bool = True) -> Iterator[dict]:
+    for r in store.iter_completed_results():
         v = r["value"]
-        out.append({"parameter": r["parameter"], "value": json.dumps(v) if value_as_text else v,
-                    "trialJobId": r["trialJobId"]})
-    return out
+        yield {"parameter": r["parameter"], "value": json.dumps(v) if value_as_text else v,
+               "trialJobId": r["trialJobId"]}
 
 
 def check_import_data(data: Any, where: str = "import data") -> list[dict]:

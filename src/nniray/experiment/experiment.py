@@ -331,11 +331,14 @@ class Experiment:
     def list_trial_jobs(self, status: str | None = None) -> list[TrialJob]:
         s = self._need_store()
         out = []
-        for t in s.list_trials(status):
-            tdir = self._exp_dir / "trials" / t["trial_id"]
-            finals = [self._metric(m) for m in s.metrics(t["trial_id"], "FINAL")]
-            out.append(TrialJob(t["trial_id"], t["status"], [t["hyper_params"]], t["sequence_id"],
-                                t["start_time"], t["end_time"], t["message"], finals,
+        # Read through the store's batched path (one query per batch, not per trial).
+        trials = list(s.iter_trials((status,) if status else ()))
+        finals = s.finals_of([t.trial_id for t in trials])
+        for t in trials:
+            tdir = self._exp_dir / "trials" / t.trial_id
+            out.append(TrialJob(t.trial_id, t.status.value, [t.hyper_params], t.sequence_id,
+                                t.start_time, t.end_time, t.message,
+                                [self._metric(m.as_dict()) for m in finals.get(t.trial_id, [])],
                                 str(tdir / "trial.log"), str(tdir / "stderr")))
         return out
 
