@@ -1,0 +1,5 @@
+"""The core's tests need no Ray: they replay events into ExperimentCore."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
