@@ -48,3 +48,52 @@ def test_missing_values_of_conditional_parameters_do_not_fail():
     samples = [({"a": i / 10, **({"b": i} if i % 2 else {})}, i / 10) for i in range(40)]
     imp = importance_of(samples)
     assert imp["a"] > 0
+
+
+# ---- the routes over a real SQLite store --------------------------------------------------------
+@pytest.fixture
+def client(tmp_path):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from nniray.storage.sqlite_store import ExperimentStore
+    from nniray.web import analysis
+
+    store = ExperimentStore(tmp_path)
+    rng = random.Random(5)
+    for i in range(60):
+        p = {"lr": rng.uniform(0, 1), "opt": rng.choice(["sgd", "adam"]), "seed": 7}
+        tid = f"t{i:03d}"
+        store.add_trial(tid, i, i, {"parameter_id": i, "parameter_source": "algorithm", "parameters": p},
+                        status="SUCCEEDED")
+        store.update_trial(tid, final={"default": 2 * p["lr"] + (1 if p["opt"] == "adam" else 0), "loss": 0.1})
+    app = FastAPI()
+    app.state.store = store
+    app.include_router(analysis.router, prefix="/api/v1/nni")
+    with TestClient(app) as c:
+        yield c
+    store.close()
+
+
+def test_importance_route_ranks_the_stored_trials(client):
+    r = client.get("/api/v1/nni/analysis/importance")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["method"] == "random-forest" and body["trials"] == 60 and body["downsampled"] is False
+    imp = body["importance"]
+    assert set(imp) == {"lr", "opt", "seed"} and imp["seed"] == 0.0 and imp["lr"] > 0.1 and imp["opt"] > 0.1
+
+
+def test_slice_route_returns_value_metric_pairs(client):
+    r = client.get("/api/v1/nni/analysis/slice", params={"param": "opt", "maxPoints": 10})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["total"] == 60 and body["downsampled"] is True and 0 < len(body["points"]) <= 10
+    for value, final in body["points"]:
+        assert value in ("sgd", "adam") and isinstance(final, float)
+
+
+def test_slice_route_names_the_unknown_parameter(client):
+    r = client.get("/api/v1/nni/analysis/slice", params={"param": "nope"})
+    assert r.status_code == 400
+    assert "nope" in r.json()["error"] and "lr" in r.json()["error"]
