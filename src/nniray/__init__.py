@@ -19,6 +19,7 @@ from .trial import (
     report_intermediate_result,
 )
 from .tuner import NoMoreTrialError, Tuner
+from .log import enable_global_logging, silence_stdout
 from .utils import ClassArgsValidator, merge_parameter
 
 __version__ = "0.1.0"
@@ -27,7 +28,11 @@ __all__ = [
     "get_next_parameter", "get_current_parameter", "report_intermediate_result", "report_final_result",
     "get_experiment_id", "get_trial_id", "get_sequence_id", "Tuner", "Assessor", "AssessResult",
     "NoMoreTrialError", "ClassArgsValidator", "merge_parameter", "dump", "load", "trace", "__version__",
+    "get_next_parameters", "silence_stdout", "enable_global_logging", "Experiment",
 ]
+
+# NNI keeps the plural spelling of its multi-phase era as an alias.
+get_next_parameters = get_next_parameter
 
 
 def dump(obj: Any, **kwargs: Any) -> str:
@@ -40,9 +45,22 @@ def load(string: str | None = None, **kwargs: Any) -> Any:
     return _json.loads(string, **kwargs)
 
 
+_MUTABLE_NAMES = ("choice", "uniform", "quniform", "loguniform", "qloguniform", "normal", "qnormal", "lognormal",
+                  "qlognormal", "randint")
+
+
 def __getattr__(name: str) -> Any:
     # Heavy or torch-bound names load on first use only.
     if name == "trace":
         from .trace import trace
         return trace
+    if name == "Experiment":  # nni.Experiment; imported lazily (it pulls in the CLI and the store)
+        from .experiment import Experiment
+        return Experiment
+    if name in _MUTABLE_NAMES:  # NNI 3.0's nni.choice, nni.uniform, ... (nniray.mutable)
+        from . import mutable
+        return getattr(mutable, name)
+    if name == "serialize":
+        from .trace import serialize
+        return serialize
     raise AttributeError(f"module 'nniray' has no attribute {name!r}")
