@@ -16,6 +16,8 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
+from ..base.layout import out_channel_dim
+
 Masks = Dict[str, Dict[str, torch.Tensor]]
 Box = List[Optional[torch.Tensor]]
 
@@ -54,11 +56,12 @@ def load_masks(masks_or_file: Any, model: torch.nn.Module, map_location=None) ->
         # pruned iff weight row i is fully pruned.  Otherwise a pruned filter would still
         # output a constant bias and could never be removed.
         bias = getattr(module, "bias", None)
+        od = out_channel_dim(module)  # 1 for ConvTranspose / HF Conv1D
         if "weight" in fixed and "bias" not in fixed and isinstance(bias, torch.Tensor) \
-                and bias.dim() == 1 and fixed["weight"].dim() >= 1 and fixed["weight"].shape[0] == bias.shape[0] \
-                and not isinstance(module, torch.nn.modules.conv._ConvTransposeNd):
-            fixed["bias"] = (fixed["weight"].flatten(1).sum(1) != 0).to(torch.float32) \
-                if fixed["weight"].dim() > 1 else fixed["weight"].clone()
+                and bias.dim() == 1 and fixed["weight"].dim() > od and fixed["weight"].shape[od] == bias.shape[0]:
+            w = fixed["weight"]
+            fixed["bias"] = (w.transpose(0, od).flatten(1).sum(1) != 0).to(torch.float32) \
+                if w.dim() > 1 else w.clone()
         out[name] = fixed
     return out
 

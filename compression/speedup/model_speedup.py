@@ -31,8 +31,9 @@ from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 from .mask_updater import (MaskUpdater, Prober, is_float_tensor, is_shape_only, ones_like_struct,
                            or_struct, zeros_like_struct)
 from .masks import Box, box_is_full, box_mask, box_of, load_masks, reduce_tensor, union_box
-from .replacers import (ABSORBING_TYPES, FOLLOWER_TYPES, CannotReplace, ReplaceContext,
-                        builtin_replacer_for)
+from ..base.layout import is_transposed_weight, out_channel_dim
+from .replacers import (FOLLOWER_TYPES, CannotReplace, ReplaceContext, builtin_replacer_for, input_channel_dim,
+                        is_absorbing)
 from .tracer import TraceResult, concrete_trace, normalize_dummy_input, values_from_graph_module
 
 __all__ = ["ModelSpeedup", "UnsupportedOperationError", "SpeedupVerificationError"]
@@ -61,6 +62,26 @@ def _fmt_target(node: fx.Node, model: nn.Module) -> str:
     if node.op == "call_method":
         return f"method Tensor.{node.target}"
     return f"{node.op} {node.target}"
+
+
+_CHANNEL_FIRST = (nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm,
+                  nn.GroupNorm) + _POOLING
+_CHANNEL_LAST = (nn.Linear, nn.RNNBase, nn.Embedding, nn.LayerNorm)
+
+
+def _restrict_to_channel_dims(module: nn.Module, box: Box) -> Box:
+    """A module's output can only shrink along its channel dimension (dim 1 for convs, norms and
+    pooling; the last dim for Linear/RNN/Embedding/LayerNorm/HF Conv1D).  A consumer that reads a
+    few time steps (``out[:, -1]`` after an LSTM) or positions must not ask the module to shrink
+    there: that only forces widening that would also undo its channel reduction."""
+    n = len(box)
+    if isinstance(module, _CHANNEL_FIRST):
+        allowed = {1}
+    elif isinstance(module, _CHANNEL_LAST) or input_channel_dim(module) == -1:
+        allowed = {n - 1}
+    else:
+        return box
+    return [k if d in allowed else None for d, k in enumerate(box)]
 
 
 class _Named:
@@ -306,11 +327,18 @@ class ModelSpeedup:
             fl, spec = tree_flatten(final)
             vl = tree_flatten(value)[0]
             bl = []
-            for f, v in zip(fl, vl):
-                b = (box_of(f) if isinstance(v, torch.Tensor) and isinstance(f, torch.Tensor) and f.shape == v.shape
-                     else ([None] * v.dim() if isinstance(v, torch.Tensor) else None))
-                bl.append(b)
             module = self._module(n.target) if n.op == "call_module" else None
+            for f, v in zip(fl, vl):
+                if isinstance(v, torch.Tensor) and isinstance(f, torch.Tensor) and f.shape == v.shape \
+                        and bool((f != 0).any()):
+                    b = box_of(f)
+                    if module is not None:
+                        b = _restrict_to_channel_dims(module, b)
+                else:
+                    # Nothing needs any of it (x * 0, only its shape is read): keeping it whole
+                    # costs nothing and never conflicts with the ops that produced it.
+                    b = [None] * v.dim() if isinstance(v, torch.Tensor) else None
+                bl.append(b)
             grouped = isinstance(module, nn.modules.conv._ConvNd) and module.groups > 1 \
                 and not isinstance(module, nn.modules.conv._ConvTransposeNd)
             if grouped and isinstance(value, torch.Tensor):
@@ -319,8 +347,8 @@ class ModelSpeedup:
                 bl[0] = list(bl[0])
                 bl[0][1] = None if bool(k.all()) else k
             boxes[n.name] = tree_unflatten(bl, spec)
-            if is_shape_only(n):
-                continue  # only metadata is read: no input value is needed
+            if is_shape_only(n) or value is None:
+                continue  # only metadata is read / a None picked from a tuple: no input value is needed
             fmask = tree_unflatten([box_mask(b, v.shape) if isinstance(v, torch.Tensor) else None
                                     for b, v in zip(bl, vl)], spec)
             u = self._custom_updater(n)
@@ -347,9 +375,8 @@ class ModelSpeedup:
                 if r is None:
                     r = zeros_like_struct(self.trace.values.get(i.name))
                 if module is not None and idx == 0 and isinstance(r, torch.Tensor) and r.dim() >= 2:
-                    if isinstance(module, ABSORBING_TYPES) and not grouped:
-                        cdim = -1 if isinstance(module, nn.Linear) else 1
-                        r = self._channel_project(r, direct.get(i.name), cdim)
+                    if is_absorbing(module) and not grouped:
+                        r = self._channel_project(r, direct.get(i.name), input_channel_dim(module))
                     elif grouped:
                         # drop zero input channels too, then pad groups back to equal counts
                         r = self._channel_project(r, direct.get(i.name), 1)
@@ -593,19 +620,22 @@ class ModelSpeedup:
             w = targets.get("weight")
             if w is None or w.dim() < 1:
                 continue
-            pruned = int((w.flatten(1).sum(1) == 0).sum()) if w.dim() > 1 else int((w == 0).sum())
+            module = self._module(name)
+            if w.dim() > 1:  # output channels whose weights are all pruned (dim 1 for ConvTranspose/Conv1D)
+                pruned = int((w.transpose(0, out_channel_dim(module)).flatten(1).sum(1) == 0).sum())
+            else:
+                pruned = int((w == 0).sum())
             node = next((n for n in self.nodes if n.op == "call_module" and n.target == name), None)
             if node is None or pruned == 0:
                 continue
             b = boxes.get(node.name)
-            module = self._module(name)
-            dim = -1 if isinstance(module, (nn.Linear, nn.Embedding)) else 1
+            dim = -1 if isinstance(module, (nn.Linear, nn.Embedding)) or input_channel_dim(module) == -1 else 1
             v = self.trace.values.get(node.name)
             if not isinstance(v, torch.Tensor) or not isinstance(b, list):
                 continue
             k = b[dim % v.dim()]
             removed = 0 if k is None else int((~k).sum())
-            if removed < pruned and not isinstance(module, (nn.Embedding, nn.modules.conv._ConvTransposeNd)):
+            if removed < pruned and not isinstance(module, nn.Embedding):
                 self.logger.warning("speedup kept %d of the %d pruned output channels of '%s' (zeros stay); "
                                     "widened around: %s", pruned - removed, pruned, name,
                                     "; ".join(self.widened[:5]) or "dependent layers keep them")

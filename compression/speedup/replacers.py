@@ -16,9 +16,11 @@ from typing import Callable, Dict, List, Optional
 import torch
 import torch.nn as nn
 
+from ..base.layout import is_hf_conv1d
 from .masks import Box, kept_indices
 
-__all__ = ["CannotReplace", "ReplaceContext", "Replacer", "BUILTIN_REPLACERS", "replace_builtin"]
+__all__ = ["CannotReplace", "ReplaceContext", "Replacer", "BUILTIN_REPLACERS", "register_replacer",
+           "builtin_replacer_for", "is_known_op", "is_absorbing", "input_channel_dim"]
 
 
 class CannotReplace(Exception):
@@ -76,6 +78,29 @@ def _param(t: Optional[torch.Tensor]) -> Optional[nn.Parameter]:
                                                 requires_grad=t.requires_grad)
 
 
+def _slice_extras(new: nn.Module, module: nn.Module, out_idx: torch.Tensor, n_out: int) -> None:
+    """Subclasses carry per-output-channel tensors of their own (timm's ``ScaledStdConv2d.gain``
+    ``[out,1,1,1]``): slice every other parameter/buffer whose dim 0 is the output channels."""
+    for store in ("_parameters", "_buffers"):
+        items = dict(getattr(module, store))
+        for name, t in items.items():
+            if name in ("weight", "bias") or t is None or t.dim() == 0 or t.shape[0] != n_out:
+                continue
+            sliced = t.index_select(0, out_idx.to(t.device))
+            if store == "_parameters":
+                new._parameters[name] = _param(sliced)
+            else:
+                new._buffers[name] = sliced.clone(memory_format=torch.contiguous_format)
+
+
+def _shallow(module: nn.Module) -> nn.Module:
+    """A copy sharing children but with its own parameter/buffer dicts (keeps the subclass)."""
+    new = copy.copy(module)
+    new._parameters = dict(module._parameters)
+    new._buffers = dict(module._buffers)
+    return new
+
+
 def _conv(module: nn.modules.conv._ConvNd, ctx: ReplaceContext) -> nn.Module:
     ctx.only_dims_reduced([1], [1])
     in_idx, out_idx = ctx.in_keep(1), ctx.out_keep(1)
@@ -84,11 +109,11 @@ def _conv(module: nn.modules.conv._ConvNd, ctx: ReplaceContext) -> nn.Module:
     if isinstance(module, nn.modules.conv._ConvTransposeNd):
         if g != 1:
             raise CannotReplace("grouped ConvTranspose is not shrunk")
-        new = copy.copy(module)
-        new._parameters = dict(module._parameters)
+        new = _shallow(module)
         new.weight = _param(w[in_idx][:, out_idx])
         if module.bias is not None:
             new.bias = _param(module.bias[out_idx])
+        _slice_extras(new, module, out_idx, module.out_channels)
         new.in_channels, new.out_channels = len(in_idx), len(out_idx)
         return new
     if g == 1:
@@ -107,11 +132,11 @@ def _conv(module: nn.modules.conv._ConvNd, ctx: ReplaceContext) -> nn.Module:
                                 f"(in {sorted(n_in)}, out {sorted(n_out)})")
         weight = torch.cat([w[k * go + kout[k]][:, kin[k]] for k in groups], 0)
         new_groups = len(groups)
-    new = copy.copy(module)
-    new._parameters = dict(module._parameters)
+    new = _shallow(module)
     new.weight = _param(weight)
     if module.bias is not None:
         new.bias = _param(module.bias[out_idx])
+    _slice_extras(new, module, out_idx, module.out_channels)
     new.in_channels, new.out_channels, new.groups = len(in_idx), len(out_idx), new_groups
     return new
 
@@ -119,12 +144,46 @@ def _conv(module: nn.modules.conv._ConvNd, ctx: ReplaceContext) -> nn.Module:
 def _linear(module: nn.Linear, ctx: ReplaceContext) -> nn.Module:
     ctx.only_dims_reduced([-1], [-1])
     in_idx, out_idx = ctx.in_keep(-1), ctx.out_keep(-1)
-    new = nn.Linear(len(in_idx), len(out_idx), bias=module.bias is not None,
-                    device=module.weight.device, dtype=module.weight.dtype)
-    with torch.no_grad():
-        new.weight.copy_(module.weight[out_idx][:, in_idx])
-        if module.bias is not None:
-            new.bias.copy_(module.bias[out_idx])
+    new = _shallow(module)  # keeps a subclass (and its forward)
+    new.weight = _param(module.weight[out_idx][:, in_idx])
+    if module.bias is not None:
+        new.bias = _param(module.bias[out_idx])
+    _slice_extras(new, module, out_idx, module.out_features)
+    new.in_features, new.out_features = len(in_idx), len(out_idx)
+    return new
+
+
+def _hf_conv1d(module: nn.Module, ctx: ReplaceContext) -> nn.Module:
+    """HuggingFace ``Conv1D`` (GPT-2): ``y = x @ W + b`` with ``W`` stored ``[in, out]``."""
+    ctx.only_dims_reduced([-1], [-1])
+    in_idx, out_idx = ctx.in_keep(-1), ctx.out_keep(-1)
+    new = _shallow(module)
+    new.weight = _param(module.weight[in_idx][:, out_idx])
+    if module.bias is not None:
+        new.bias = _param(module.bias[out_idx])
+    new.nf = len(out_idx)
+    if hasattr(module, "nx"):
+        new.nx = len(in_idx)
+    return new
+
+
+def _rnn(module: nn.RNNBase, ctx: ReplaceContext) -> nn.Module:
+    """LSTM/GRU/RNN: input features that are always zero drop their columns of ``weight_ih_l0``
+    (and its reverse); hidden sizes stay (the recurrence mixes every hidden unit)."""
+    if ctx.out_reduced():
+        raise CannotReplace(f"{type(module).__name__} {ctx.module_name}: hidden units are not shrunk")
+    for i, box in enumerate(ctx.in_boxes[1:], 1):
+        if any(k is not None for k in box):
+            raise CannotReplace(f"{type(module).__name__} {ctx.module_name}: initial state reduced")
+    ctx.only_dims_reduced([-1], [])
+    in_idx = ctx.in_keep(-1)
+    new = _shallow(module)
+    for name in ("weight_ih_l0", "weight_ih_l0_reverse"):
+        if name in module._parameters:
+            new._parameters[name] = _param(module._parameters[name][:, in_idx])
+    new.input_size = len(in_idx)
+    new._flat_weights = [new._parameters.get(n) if n in new._parameters else getattr(new, n)
+                         for n in module._flat_weights_names]
     return new
 
 
@@ -133,9 +192,7 @@ def _batchnorm(module: nn.modules.batchnorm._BatchNorm, ctx: ReplaceContext) -> 
     in_idx, out_idx = ctx.in_keep(1), ctx.out_keep(1)
     if not torch.equal(in_idx, out_idx):
         raise CannotReplace("BatchNorm input and output channels differ")
-    new = copy.copy(module)
-    new._parameters = dict(module._parameters)
-    new._buffers = dict(module._buffers)
+    new = _shallow(module)
     new.num_features = len(out_idx)
     for name in ("weight", "bias"):
         if getattr(module, name) is not None:
@@ -178,8 +235,7 @@ def _groupnorm(module: nn.GroupNorm, ctx: ReplaceContext) -> nn.Module:
 def _embedding(module: nn.Embedding, ctx: ReplaceContext) -> nn.Module:
     ctx.only_dims_reduced([], [-1])
     out_idx = ctx.out_keep(-1)
-    new = copy.copy(module)
-    new._parameters = dict(module._parameters)
+    new = _shallow(module)
     new.weight = _param(module.weight[:, out_idx])
     new.embedding_dim = len(out_idx)
     return new
@@ -212,6 +268,7 @@ BUILTIN_REPLACERS: Dict[type, Callable[[nn.Module, ReplaceContext], nn.Module]] 
     nn.LayerNorm: _layernorm, nn.GroupNorm: _groupnorm,
     nn.Embedding: _embedding, nn.PReLU: _prelu,
     nn.MultiheadAttention: _unchanged_if_full,
+    nn.LSTM: _rnn, nn.GRU: _rnn, nn.RNN: _rnn,
 }
 
 # Modules whose output channel dimension follows their input's (mask followers): a channel
@@ -224,8 +281,39 @@ ABSORBING_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear,
                    nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 
 
+def register_replacer(module_type: type, replacer: Callable[[nn.Module, ReplaceContext], nn.Module]) -> None:
+    """Teach speedup a module type (subclasses included): it becomes one op when tracing, and
+    ``replacer(module, ctx)`` builds its smaller version."""
+    if not (isinstance(module_type, type) and issubclass(module_type, nn.Module)):
+        raise TypeError(f"register_replacer: module_type must be an nn.Module subclass, got {module_type!r}")
+    if not callable(replacer):
+        raise TypeError(f"register_replacer: replacer must be callable (module, ctx) -> module, got {replacer!r}")
+    BUILTIN_REPLACERS[module_type] = replacer
+
+
 def builtin_replacer_for(module: nn.Module):
+    """By what the module *is* (isinstance through the MRO), so subclasses such as timm's
+    ``BatchNormAct2d`` or ``ScaledStdConv2d`` are recognised; HF ``Conv1D`` by its layout."""
     for cls in type(module).__mro__:
         if cls in BUILTIN_REPLACERS:
             return BUILTIN_REPLACERS[cls]
+    if is_hf_conv1d(module):
+        return _hf_conv1d
     return None
+
+
+def is_known_op(module: nn.Module) -> bool:
+    """Modules speedup treats as one op (not traced into): those with a replacer."""
+    return builtin_replacer_for(module) is not None
+
+
+def is_absorbing(module: nn.Module) -> bool:
+    """Can drop zero input channels physically (their weight columns go)."""
+    return isinstance(module, ABSORBING_TYPES) or is_hf_conv1d(module) or isinstance(module, nn.RNNBase)
+
+
+def input_channel_dim(module: nn.Module) -> int:
+    """The channel dimension of the module's input activation."""
+    if isinstance(module, (nn.Linear, nn.RNNBase)) or is_hf_conv1d(module):
+        return -1
+    return 1

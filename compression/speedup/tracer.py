@@ -27,12 +27,19 @@ __all__ = ["ConcreteTracer", "concrete_trace", "TraceResult"]
 
 
 def _is_atomic_module(module: torch.nn.Module) -> bool:
-    """Leaves are modules without children (Conv2d, ReLU, …) plus MultiheadAttention.
+    """Leaves are modules without children (Conv2d, ReLU, …), MultiheadAttention, and every
+    module of a type speedup has a replacer for.
 
     fx's default treats every ``torch.nn`` class as a leaf, which would hide the Linear
     layers inside ``nn.TransformerEncoderLayer``; we only stop at atomic modules.
     """
     if isinstance(module, torch.nn.MultiheadAttention):
+        return True
+    # Types speedup knows (by isinstance, e.g. timm's BatchNormAct2d: a BatchNorm2d subclass
+    # holding its activation as a child) are one op even with children: traced through, their
+    # parameters would be read by functional code and their channels never aligned or removed.
+    from .replacers import is_known_op
+    if is_known_op(module):
         return True
     return len(module._modules) == 0
 
@@ -74,9 +81,24 @@ class ConcreteProxy(fx.Proxy):
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
         attr = getattr(self.value, name)
+        if name in _STATIC_ATTRS and isinstance(self.value, torch.Tensor):
+            # dtype/device/... never change when channels are removed: give the real object,
+            # so torch.finfo(x.dtype), torch.zeros(..., device=x.device) and comparisons work.
+            return attr
         if callable(attr) and not isinstance(attr, torch.Tensor):
             return _MethodProxy(self, name)
         return self.tracer.create_proxy("call_function", getattr, (self, name), {})
+
+
+# Tensor attributes that speedup never changes (a proxy for them breaks torch.finfo(x.dtype),
+# `x.device.type == 'cuda'`, ...).  `shape` stays a proxy: sizes do change when channels go.
+_STATIC_ATTRS = {"dtype", "device", "is_cuda", "layout", "ndim", "requires_grad", "is_sparse", "is_quantized",
+                 "is_meta", "is_floating_point"}
+
+
+def _has_tensor(value: Any) -> bool:
+    from torch.utils._pytree import tree_flatten
+    return any(isinstance(v, torch.Tensor) for v in tree_flatten(value)[0])
 
 
 class _MethodProxy:
@@ -93,14 +115,78 @@ def _concrete(a: Any) -> Any:
     return map_aggregate(a, lambda x: x.value if isinstance(x, ConcreteProxy) else x)
 
 
+# Factories and Tensor methods that take sizes as varargs: ``torch.zeros(x.shape[0], n)`` or
+# ``buffer.expand(b, l)`` on a real tensor with proxy sizes never reaches ``__torch_function__``
+# (PyTorch's argument parser rejects the proxies first: "zeros() takes 1 positional argument").
+# While tracing they are wrapped: with a proxy among the arguments they record an fx node.
+_SIZE_FACTORIES = ("zeros", "ones", "empty", "full", "rand", "randn", "randint", "arange", "eye", "tensor",
+                   "as_tensor", "linspace")
+_SIZE_METHODS = ("expand", "view", "reshape", "repeat", "tile", "new_zeros", "new_ones", "new_empty", "new_full",
+                 "permute", "narrow", "unflatten", "__getitem__")
+
+
+def _contains_proxy(obj: Any) -> bool:
+    found = []
+    map_aggregate(obj, lambda v: found.append(True) if isinstance(v, ConcreteProxy) else None)
+    if found:
+        return True
+    if isinstance(obj, slice):
+        return any(isinstance(v, ConcreteProxy) for v in (obj.start, obj.stop, obj.step))
+    if isinstance(obj, (tuple, list)):
+        return any(_contains_proxy(v) for v in obj)
+    return False
+
+
+class _SizeVarargsPatch:
+    """Context manager: wrap the functions above so proxy sizes are recorded, not rejected."""
+
+    def __init__(self, tracer: "ConcreteTracer"):
+        self.tracer = tracer
+        self.saved: list = []
+
+    def __enter__(self):
+        tracer = self.tracer
+        for name in _SIZE_FACTORIES:
+            orig = getattr(torch, name, None)
+            if orig is None:
+                continue
+
+            def fn(*args, __orig=orig, **kwargs):
+                if _contains_proxy(args) or _contains_proxy(kwargs):
+                    return tracer.create_proxy("call_function", __orig, args, kwargs)
+                return __orig(*args, **kwargs)
+            self.saved.append((torch, name, orig))
+            setattr(torch, name, fn)
+        for name in _SIZE_METHODS:
+            orig = getattr(torch.Tensor, name)
+
+            def meth(self_, *args, __orig=orig, __name=name, **kwargs):
+                if not isinstance(self_, ConcreteProxy) and (_contains_proxy(args) or _contains_proxy(kwargs)):
+                    if __name == "__getitem__":
+                        return tracer.create_proxy("call_function", operator.getitem, (self_,) + args, kwargs)
+                    return tracer.create_proxy("call_method", __name, (self_,) + args, kwargs)
+                return __orig(self_, *args, **kwargs)
+            self.saved.append((torch.Tensor, name, orig))
+            setattr(torch.Tensor, name, meth)
+        return self
+
+    def __exit__(self, *exc):
+        for owner, name, orig in reversed(self.saved):
+            setattr(owner, name, orig)
+        self.saved.clear()
+
+
 class ConcreteTracer(fx.Tracer):
     """fx tracer whose proxies carry concrete values (see the module docstring)."""
 
     def __init__(self, leaf_module_types: Tuple[type, ...] = ()):
         super().__init__(autowrap_functions=())
+        # buffers read in forward become proxies too (BERT slices its position_ids buffer)
+        self.proxy_buffer_attributes = True
         self.leaf_module_types = tuple(leaf_module_types)
         self.values: Dict[str, Any] = {}
         self._concrete_inputs: Dict[str, Any] = {}
+        self._constants: Dict[str, Any] = {}
 
     def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
         if self.leaf_module_types and isinstance(m, self.leaf_module_types):
@@ -111,7 +197,7 @@ class ConcreteTracer(fx.Tracer):
         a, kw = _concrete(args), _concrete(kwargs)
         # Run the real operation with fx's monkey patches (Module.__call__, getattr)
         # reverted, so a leaf module executes as plain PyTorch.
-        with _maybe_revert_all_patches():
+        with _maybe_revert_all_patches(), _unpatched_sizes(self):
             return self._run_unpatched(kind, target, a, kw)
 
     def _run_unpatched(self, kind, target, a, kw):
@@ -140,9 +226,60 @@ class ConcreteTracer(fx.Tracer):
         node_kwargs = self.create_arg(kwargs)
         node = self.create_node(kind, target, node_args, node_kwargs, name, type_expr)
         self.values[node.name] = value
+        if value is None or (kind == "placeholder" and not _has_tensor(value)):
+            # None stays None (`x is not None` must be False for a None inside a returned tuple
+            # or a default argument), and non-tensor inputs (flags, `**kwargs` = {}) stay plain
+            # Python values, so forward's control flow on them is ordinary Python.
+            return value
         return ConcreteProxy(node, self, value)
 
+    def create_args_for_root(self, root_fn, is_module, concrete_args=None):
+        """One placeholder per named forward parameter, then call forward *by keyword*.
+
+        fx's own version reads the signature of the innermost function (``inspect.unwrap``) but
+        patches the outer one, which breaks ``functools.wraps`` decorators with ``*args,
+        **kwargs`` (HuggingFace's ``can_return_tuple``/``check_model_inputs``): the decorator's
+        ``kwargs`` received the second argument.  Calling by keyword needs no patching.
+        """
+        sig = inspect.signature(inspect.unwrap(root_fn))
+        params = list(sig.parameters.values())
+        if is_module:
+            params = params[1:]  # self
+        positional, named = [], {}
+        for p in params:
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            value = self.create_proxy("placeholder", p.name, (), {})
+            if p.kind == p.POSITIONAL_ONLY:
+                positional.append(value)
+            else:
+                named[p.name] = value
+
+        def call(*root):
+            return root_fn(*root, *positional, **named)
+
+        return call, ([self.root] if is_module else [])
+
+    def create_arg(self, a: Any):
+        try:
+            return super().create_arg(a)
+        except NotImplementedError:
+            # An object fx cannot put in a graph (HuggingFace's DynamicCache, a config object):
+            # the graph is only analysed, so it becomes a constant attribute read by get_attr.
+            name = f"_nniray_constant_{len(self._constants)}"
+            self._constants[name] = a
+            setattr(self.root, name, a)
+            node = self.create_node("get_attr", name, (), {})
+            self.values[node.name] = a
+            return node
+
     def call_module(self, m, forward, args, kwargs):
+        try:
+            self.path_of_module(m)
+        except NameError:
+            # A module stored outside the module tree (a plain attribute, a list) has no name
+            # to call it by: trace through its forward as ordinary code instead.
+            return forward(*args, **kwargs)
         return super().call_module(m, forward, args, kwargs)
 
     def getattr(self, attr, attr_val, parameter_proxy_cache):
@@ -161,7 +298,27 @@ class ConcreteTracer(fx.Tracer):
                 if p.default is inspect.Parameter.empty:
                     raise ValueError(f"dummy_input gives no value for forward argument '{p.name}'")
                 self._concrete_inputs[p.name] = p.default
-        return self.trace(root)
+        self._size_patch = _SizeVarargsPatch(self)
+        with self._size_patch:
+            return self.trace(root)
+
+
+class _unpatched_sizes:
+    """Run a real op with the original factories/methods (the op's own code may call them)."""
+
+    def __init__(self, tracer: ConcreteTracer):
+        self.patch = getattr(tracer, "_size_patch", None)
+
+    def __enter__(self):
+        self.saved = list(self.patch.saved) if self.patch is not None else []
+        self.current = [(owner, name, getattr(owner, name)) for owner, name, _ in self.saved]
+        for owner, name, orig in self.saved:
+            setattr(owner, name, orig)
+        return self
+
+    def __exit__(self, *exc):
+        for owner, name, patched in self.current:
+            setattr(owner, name, patched)
 
 
 class TraceResult:
@@ -208,7 +365,11 @@ def concrete_trace(model: torch.nn.Module, dummy_input: Any,
         graph = tracer.trace_with_inputs(model, inputs)
     finally:
         model.train(was_training)
-    gm = fx.GraphModule(tracer.root, graph)
+    try:
+        gm = fx.GraphModule(tracer.root, graph)
+    finally:
+        for name in tracer._constants:  # leave the user's model as it was
+            delattr(model, name)
     # Buffers (and constants) read in forward become get_attr nodes through create_arg,
     # which bypasses create_proxy: fetch their values here.
     for n in graph.nodes:
