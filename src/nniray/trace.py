@@ -19,7 +19,8 @@ import types
 import weakref
 from typing import Any, Callable, TypeVar
 
-__all__ = ["trace", "is_traceable", "trace_copy", "get_trace", "TraceInfo"]
+__all__ = ["trace", "is_traceable", "trace_copy", "get_trace", "TraceInfo", "serialize", "dump_recipe", "load_recipe",
+           "check_serializable", "NotSerializableError"]
 
 T = TypeVar("T")
 
@@ -218,6 +219,77 @@ def trace(cls_or_func: T) -> T:
     if callable(cls_or_func):
         return _trace_function(cls_or_func)  # type: ignore[arg-type]
     raise TypeError(f"nniray.trace expects a class or a function, got {type(cls_or_func).__name__}")
+
+
+def serialize(cls: Any, *args: Any, **kwargs: Any) -> Any:
+    """NNI 2.x's ``nni.retiarii.serialize(cls, *args, **kwargs)``: a traced instance, i.e.
+    ``trace(cls)(*args, **kwargs)``."""
+    return trace(cls)(*args, **kwargs)
+
+
+# -- rebuilding traced objects in another process --------------------------------------------
+# A traced object travels as its *recipe* (symbol, args, kwargs; args recursively), not as its
+# state: a DataLoader or a Lightning Trainer is rebuilt from the call that made it, even when
+# its live state (worker processes, open files, a generator) would not pickle.
+
+class Recipe:
+    """How to build a traced object again: ``symbol(*args, **kwargs)`` (args may be recipes)."""
+
+    __slots__ = ("symbol", "args", "kwargs")
+
+    def __init__(self, symbol: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+        self.symbol, self.args, self.kwargs = symbol, args, kwargs
+
+    def __getstate__(self):
+        return (self.symbol, self.args, self.kwargs)
+
+    def __setstate__(self, state):
+        self.symbol, self.args, self.kwargs = state
+
+
+def dump_recipe(value: Any) -> Any:
+    """``value`` with every traced object (in lists, tuples, dicts too) replaced by its recipe."""
+    info = get_trace(value)
+    if info is not None:
+        return Recipe(info.symbol, tuple(dump_recipe(a) for a in info.args),
+                      {k: dump_recipe(v) for k, v in info.kwargs.items()})
+    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
+        return type(value)(dump_recipe(v) for v in value)
+    if isinstance(value, dict) and type(value) is dict:
+        return {k: dump_recipe(v) for k, v in value.items()}
+    return value
+
+
+def load_recipe(value: Any) -> Any:
+    """Inverse of :func:`dump_recipe`: recipes are called again (traced, so they can travel on)."""
+    if isinstance(value, Recipe):
+        args = tuple(load_recipe(a) for a in value.args)
+        kwargs = {k: load_recipe(v) for k, v in value.kwargs.items()}
+        return trace(value.symbol)(*args, **kwargs)
+    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
+        return type(value)(load_recipe(v) for v in value)
+    if isinstance(value, dict) and type(value) is dict:
+        return {k: load_recipe(v) for k, v in value.items()}
+    return value
+
+
+class NotSerializableError(TypeError):
+    """A value that cannot travel to another process; the message names it and says nniray.trace."""
+
+
+def check_serializable(value: Any, name: str) -> None:
+    """Refuse, naming ``name``, a value that could not be rebuilt in a trial process: it must
+    pickle (cloudpickle: functions and classes of ``__main__`` too) once traced objects are
+    replaced by their recipes."""
+    import cloudpickle
+    try:
+        cloudpickle.dumps(dump_recipe(value))
+    except Exception as e:  # noqa: BLE001 - any pickling failure means the same fix
+        kind = type(value).__name__
+        raise NotSerializableError(
+            f"{name} ({kind}) is not serializable, so it cannot be rebuilt in the trial process: {e}. Create it "
+            f"with nniray.trace, e.g. nniray.trace({kind})(...), and trace its own non-primitive arguments too") \
+            from None
 
 
 # ``import nniray.trace`` (done by the evaluators) makes the attribute ``nniray.trace`` the module

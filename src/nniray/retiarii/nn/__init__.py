@@ -1,0 +1,1 @@
+"""``nni.retiarii.nn``: see :mod:`nniray.retiarii.nn.pytorch`."""
