@@ -68,8 +68,18 @@ class Cli:
         self.env.pop("NNIRAY_DEBUG", None)
 
     def __call__(self, *args: str, timeout: float = 280, input: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "nniray", *args], cwd=self.cwd, env=self.env,
-                              capture_output=True, text=True, timeout=timeout, input=input)
+        r = subprocess.run([sys.executable, "-m", "nniray", *args], cwd=self.cwd, env=self.env,
+                           capture_output=True, text=True, timeout=timeout, input=input)
+        self.learn_tokens()
+        return r
+
+    def learn_tokens(self) -> None:
+        """Remember the token of each experiment served now, so rest() sends it as the CLI does."""
+        from nniray.web import tokens
+        for info in self.registry().values():
+            token = tokens.for_port(info.get("port"), self.home) if info.get("port") else None
+            if token:
+                TOKENS[info["port"]] = token
 
     def registry(self) -> dict:
         f = self.home / "experiments.json"
@@ -105,11 +115,19 @@ def _signal(pid: int, sig: int) -> None:
         pass
 
 
-def rest(port: int, method: str, path: str, body=None) -> tuple[int, object]:
-    """One REST call; (status, decoded JSON body or raw text)."""
+TOKENS: dict[int, str] = {}  # port -> the experiment's token (learnt by Cli calls)
+
+
+def rest(port: int, method: str, path: str, body=None, token: str | None = None) -> tuple[int, object]:
+    """One REST call with the experiment's token, as the CLI sends it; (status, decoded JSON body
+    or raw text)."""
     data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    token = token or TOKENS.get(port)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/nni{path}", data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+                                 headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             code, text = r.status, r.read().decode()

@@ -224,7 +224,7 @@ def test_stop_then_view(exp):
     assert rest(port, "GET", "/check-status")[1] == {"status": "VIEWED", "errors": []}
     assert len(rest(port, "GET", "/trial-jobs")[1]) == MAX_TRIALS + 3
     code, body = rest(port, "PUT", "/experiment?update_type=TRIAL_CONCURRENCY", {"params": {"trialConcurrency": 2}})
-    assert code == 400 and "read-only" in body["error"]
+    assert code == 403 and "read-only" in body["error"]
     r = cli("update", "concurrency", exp["id"], "-v", "2")
     assert r.returncode == 1 and "read-only" in r.stderr
     assert cli("stop", exp["id"]).returncode == 0

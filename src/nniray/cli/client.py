@@ -6,6 +6,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from nniray.web import tokens
+
 from .errors import CliError
 
 PREFIX = "/api/v1/nni"
@@ -21,8 +23,11 @@ def request(port: int, method: str, path: str, body: Any = None, timeout: float 
     """One call; the decoded JSON reply (None for an empty one).  A refused connection or an
     error reply becomes a :class:`CliError` carrying the server's own message."""
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(base_url(port) + prefix + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    token = tokens.for_port(port)  # the experiment's token, stored next to it by its daemon
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(base_url(port) + prefix + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             text = resp.read().decode()

@@ -51,8 +51,7 @@ class QueryError(ValueError):
 
 
 # The columns a page may be sorted by, besides ``final.<key>`` and ``param.<name>``.
-PLAIN_SORT_COLUMNS = ("sequenceId", "trialJobId", "status", "startTime", "endTime", "duration", "final",
-                      "intermediateCount")
+PLAIN_SORT_COLUMNS = ("sequenceId", "trialJobId", "status", "startTime", "endTime", "duration", "final")
 MAX_PAGE_LIMIT = 500
 _NAME = re.compile(r"^[^\x00-\x1f]{1,200}$")
 
