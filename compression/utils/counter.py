@@ -9,14 +9,25 @@ Masks are honoured for a model wrapped by a pruner: only output channels with a 
 counted for FLOPs, and only kept weights/biases as params.  Input channels removed by pruning the
 previous layer are *not* subtracted (that needs ModelSpeedup), so a masked model's FLOPs are an
 over-estimate until it is sped up.
+
+Modules are counted by what they compute, not by their exact type: subclasses (timm's
+``ScaledStdConv2d``, ``BatchNormAct2d``) use their base class's rule, HuggingFace's ``Conv1D``
+counts as a linear layer, LSTM/GRU/RNN count their gate matmuls, and the compute-heavy functional
+ops that run outside a counted module (``F.linear``, ``F.conv*``, ``matmul``/``bmm``/``addmm``,
+``scaled_dot_product_attention``) are counted too, as one entry per call named after the module
+that ran them.  Totals agree with ``torch.utils.flop_counter`` (which counts 2 FLOPs per MAC).
 """
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from ..base.layout import is_hf_conv1d
 
 __all__ = ["count_flops_params"]
 
@@ -113,7 +124,48 @@ def _upsample_flops(module: nn.Module, inputs: Tuple[Any, ...], output: torch.Te
     return output.numel()
 
 
-_DEFAULT_OPS: Dict[type, Callable[..., int]] = {**{t: _conv_flops for t in _CONV}, nn.Linear: _linear_flops}
+def _hf_conv1d_flops(module: nn.Module, inputs: Tuple[Any, ...], output: torch.Tensor) -> int:
+    weight = _param(module, "weight")  # [in, out]
+    kept = _kept_out_channels(module, 1)
+    ratio = 1.0 if kept is None else kept / weight.shape[1]
+    return int(output.numel() * ratio) * weight.shape[0]
+
+
+def _rnn_flops(module: nn.RNNBase, inputs: Tuple[Any, ...], output: Any) -> int:
+    """Gate matmuls per time step: gates * hidden * (layer input + hidden), per direction."""
+    x = inputs[0]
+    if isinstance(x, nn.utils.rnn.PackedSequence):
+        steps = int(x.data.shape[0])  # total valid time steps over the batch
+    else:
+        steps = x.numel() // x.shape[-1]  # batch * time
+    gates = {"LSTM": 4, "GRU": 3}.get(module.mode, 1)
+    dirs = 2 if module.bidirectional else 1
+    hidden = module.hidden_size
+    out_hidden = getattr(module, "proj_size", 0) or hidden
+    total = 0
+    for layer in range(module.num_layers):
+        in_size = module.input_size if layer == 0 else out_hidden * dirs
+        total += dirs * gates * hidden * (in_size + out_hidden)
+        if getattr(module, "proj_size", 0):
+            total += dirs * hidden * module.proj_size
+    return steps * total
+
+
+def _mha_flops(module: nn.MultiheadAttention, inputs: Tuple[Any, ...], output: Any) -> int:
+    """Input projections, the two attention matmuls and the output projection."""
+    q = inputs[0]
+    k = inputs[1] if len(inputs) > 1 and isinstance(inputs[1], torch.Tensor) else q
+    e = module.embed_dim
+    if module.batch_first:
+        b, lq, ls = q.shape[0], q.shape[1], k.shape[1]
+    else:
+        lq, b, ls = q.shape[0], q.shape[1], k.shape[0]
+    proj = b * (lq * e * e + ls * module.kdim * e + ls * module.vdim * e + lq * e * e)
+    return proj + b * lq * ls * 2 * e  # q k^T and attn v over all heads
+
+
+_DEFAULT_OPS: Dict[type, Callable[..., int]] = {nn.MultiheadAttention: _mha_flops, **{t: _conv_flops for t in _CONV}, nn.Linear: _linear_flops,
+                                               nn.LSTM: _rnn_flops, nn.GRU: _rnn_flops, nn.RNN: _rnn_flops}
 _FULL_OPS: Dict[type, Callable[..., int]] = {
     **_DEFAULT_OPS,
     **{t: _norm_flops for t in _NORM},
@@ -123,6 +175,80 @@ _FULL_OPS: Dict[type, Callable[..., int]] = {
     nn.Upsample: _upsample_flops,
     nn.Embedding: lambda m, i, o: 0,
 }
+
+
+def _op_for(ops: Dict[type, Callable[..., int]], module: nn.Module) -> Optional[Callable[..., int]]:
+    """The rule for what ``module`` computes: exact type first, then its base classes."""
+    for cls in type(module).__mro__:
+        if cls in ops:
+            return ops[cls]
+    if is_hf_conv1d(module):
+        return _hf_conv1d_flops
+    return None
+
+
+def _numel(shape) -> int:
+    return int(math.prod(shape)) if len(shape) else 1
+
+
+def _functional_flops(func, args, kwargs) -> Optional[Tuple[str, int]]:
+    """MACs of a compute-heavy functional op (batch included), or None for other functions."""
+    import torch.nn.functional as F
+
+    def arg(i, name):
+        return args[i] if len(args) > i else kwargs.get(name)
+    try:
+        if func is F.linear:
+            x, w = arg(0, "input"), arg(1, "weight")
+            return "linear", _numel(x.shape[:-1]) * w.shape[0] * w.shape[1]
+        if func in (F.conv1d, F.conv2d, F.conv3d):
+            x, w = arg(0, "input"), arg(1, "weight")
+            meta = [torch.empty(t.shape, device="meta") if isinstance(t, torch.Tensor) else t for t in args]
+            out = func(*meta, **{k: torch.empty(v.shape, device="meta") if isinstance(v, torch.Tensor) else v
+                                 for k, v in kwargs.items()})  # output size without the compute
+            return "conv", out.numel() * _numel(w.shape[1:])
+        if func in (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d):
+            x, w = arg(0, "input"), arg(1, "weight")
+            return "conv_transpose", x.numel() * _numel(w.shape[1:])
+        if func in (torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.bmm, torch.mm,
+                    torch.Tensor.bmm, torch.Tensor.mm):
+            a, b = args[0], args[1]
+            if a.dim() == 0 or b.dim() == 0:
+                return None
+            out = torch.matmul(torch.empty(a.shape, device="meta"), torch.empty(b.shape, device="meta"))
+            return "matmul", out.numel() * a.shape[-1]
+        if func in (torch.addmm, torch.baddbmm, torch.Tensor.addmm, torch.Tensor.baddbmm):
+            a, b = args[1], args[2]
+            return "matmul", _numel(a.shape[:-1]) * b.shape[-1] * a.shape[-1]
+        if func is F.scaled_dot_product_attention:
+            q, k, v = arg(0, "query"), arg(1, "key"), arg(2, "value")
+            lead = _numel(q.shape[:-2])
+            return "attention", lead * q.shape[-2] * k.shape[-2] * (q.shape[-1] + v.shape[-1])
+    except (AttributeError, IndexError, TypeError, RuntimeError):
+        return None
+    return None
+
+
+class _FunctionalCounter(TorchFunctionMode):
+    """Counts functional compute ops that run while no counted module is active."""
+
+    def __init__(self, state: Dict[str, Any]):
+        super().__init__()
+        self.state = state
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self.state["depth"] == 0 and not self.state["busy"]:
+            self.state["busy"] = True
+            try:
+                with torch.no_grad():
+                    found = _functional_flops(func, args, kwargs)
+            finally:
+                self.state["busy"] = False
+            if found is not None:
+                kind, macs = found
+                self.state["calls"].append((self.state["stack"][-1] if self.state["stack"] else "", kind, macs))
+        return func(*args, **kwargs)
 
 
 def _make_input(x: Any) -> Tuple[Tuple[Any, ...], int]:
@@ -186,10 +312,19 @@ def count_flops_params(model: nn.Module, x: Union[Tuple[int, ...], torch.Tensor,
     results: List[Dict[str, Any]] = []
     handles = []
 
+    state: Dict[str, Any] = {"depth": 0, "busy": False, "calls": [], "stack": []}
+
+    def enter(name: str, counted: bool, module: nn.Module, args: Tuple[Any, ...]) -> None:
+        state["stack"].append(name)
+        if counted:
+            state["depth"] += 1
+
     def hook(name: str, module: nn.Module, args: Tuple[Any, ...], output: Any) -> None:
-        fn = ops.get(type(module))
+        state["stack"].pop()
+        fn = _op_for(ops, module)
         if fn is None:
             return
+        state["depth"] -= 1
         out = output[0] if isinstance(output, (tuple, list)) else output
         flops = int(fn(module, args, out)) // max(batch, 1)
         weight = _param(module, "weight")
@@ -203,18 +338,25 @@ def count_flops_params(model: nn.Module, x: Union[Tuple[int, ...], torch.Tensor,
             "output_size": tuple(out.shape) if isinstance(out, torch.Tensor) else (),
         })
 
+    def leave(name: str, module: nn.Module, args: Tuple[Any, ...], output: Any) -> None:
+        state["stack"].pop()
+
     for name, module in model.named_modules():
-        if type(module) in ops:
-            handles.append(module.register_forward_hook(functools.partial(hook, name)))
+        counted = _op_for(ops, module) is not None
+        handles.append(module.register_forward_pre_hook(functools.partial(enter, name, counted)))
+        handles.append(module.register_forward_hook(functools.partial(hook if counted else leave, name)))
     training = model.training
     try:
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), _FunctionalCounter(state):
             model(*inputs)
     finally:
         model.train(training)
         for h in handles:
             h.remove()
+    for name, kind, macs in state["calls"]:
+        results.append({"name": name, "module_type": f"functional.{kind}", "weight_shape": (),
+                        "flops": int(macs) // max(batch, 1), "params": 0, "input_size": (), "output_size": ()})
     total_flops = sum(r["flops"] for r in results)
     # a module called several times has its parameters once
     seen, total_params = set(), 0

@@ -239,3 +239,32 @@ def test_linear_feeding_lstm_and_gru_is_shrunk():
         assert model.proj.out_features == 6 and model.rnn.input_size == 6
         assert model.rnn.weight_ih_l0.shape[1] == 6 and model.rnn.weight_ih_l0_reverse.shape[1] == 6
         assert torch.allclose(masked, sped, rtol=1e-5, atol=1e-6)
+
+
+# ---- finding 4: conflict resolution is bounded ------------------------------------------------
+class HardCodedView(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 1)
+        self.c = nn.Linear(8 * 16, 4)
+
+    def forward(self, x):
+        return self.c(torch.relu(self.a(x)).view(1, 128))  # only verification finds this conflict
+
+
+def test_conflict_resolution_is_bounded_and_falls_back_to_the_masked_model(caplog):
+    torch.manual_seed(0)
+    model = HardCodedView().eval()
+    x = torch.randn(1, 3, 4, 4)
+    masks = {"a": {"weight": torch.ones(8, 3, 1, 1)}}
+    masks["a"]["weight"][:4] = 0
+    ms = ModelSpeedup(model, x, masks)
+    ms.max_rounds = 0  # no round allowed: the bound is hit at once
+    with caplog.at_level("WARNING"):
+        ms.speedup_model()
+    assert "conflicts not resolved" in caplog.text
+    assert model.a.out_channels == 8  # nothing shrunk, but the result is still the masked model
+    ref = HardCodedView().eval()
+    ref.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(model(x), ref(x))
