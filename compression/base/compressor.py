@@ -21,6 +21,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from nniray.errors import NniRayError
+
 from .config import resolve_targets, validate_config_list
 from .sparsity import (Key, SparsityError, align_masks, expand_blocks, generate_sparsity,
                        resolve_block_sizes)
@@ -34,7 +36,7 @@ _logger = logging.getLogger(__name__)
 Masks = Dict[str, Dict[str, torch.Tensor]]
 
 
-class EvaluatorError(ValueError):
+class EvaluatorError(NniRayError, ValueError):
     """The compressor needs a part of the evaluator that is missing."""
 
 
@@ -126,6 +128,8 @@ class Compressor:
         new = cls(compressor.bound_model, new_config_list, evaluator, *args,
                   existed_wrappers=compressor._wrappers, **kwargs)
         compressor._is_wrapped = False  # the wrappers now belong to ``new``
+        # the chain that one training run of ``new.compress(...)`` drives (see .fused)
+        new._fused_chain = list(getattr(compressor, "_fused_chain", [])) + [compressor]
         return new
 
     # ---- wrapping ---------------------------------------------------------------------------
@@ -266,6 +270,11 @@ class Pruner(Compressor):
         return self._single_compress(max_steps, max_epochs)
 
     def _single_compress(self, max_steps: Optional[int], max_epochs: Optional[int]) -> Tuple[torch.nn.Module, Masks]:
+        if self._one_shot and (max_steps is not None or max_epochs is not None) and getattr(self, "_fused_chain", None):
+            # fused mode (built with from_compressor): train the chain, masks regenerated after each step
+            from .fused import run_fused
+            run_fused(self, max_steps, max_epochs)
+            return self.bound_model, self.get_masks()
         if self._one_shot and (max_steps is not None or max_epochs is not None):
             raise ValueError(f"{type(self).__name__} is one-shot: call compress() without max_steps/max_epochs "
                              f"(got max_steps={max_steps}, max_epochs={max_epochs}); to prune during training, "

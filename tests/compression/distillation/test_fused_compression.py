@@ -55,3 +55,16 @@ def test_training_pruner_in_a_fused_chain_generates_its_masks():
     mask = pruner.get_masks()["conv2"]["weight"]
     assert mask.flatten(1).any(1).sum().item() == 24
     quantizer.unwrap_model()
+
+
+def test_one_shot_pruner_last_in_the_chain_trains_in_fused_mode():
+    model = trained_cnn()
+    quantizer = QATQuantizer(model, [{"op_names": ["fc"], "target_names": ["_input_", "weight"]}],
+                             evaluator(model, lr=1e-3))
+    pruner = L1NormPruner.from_compressor(quantizer, [{"op_names": ["conv2"], "sparse_ratio": 0.5}])
+    _, masks = pruner.compress(max_steps=6)
+    assert quantizer.step_count == 6
+    assert masks["conv2"]["weight"].flatten(1).any(1).sum().item() == 16
+    assert quantizer.get_calibration_config()["fc"]["weight"]["scale"] is not None
+    quantizer.unwrap_model()
+    assert not hasattr(model.fc, "_nniray_wrapper")
