@@ -1,0 +1,1 @@
+"""``nni.retiarii.experiment``."""
