@@ -26,6 +26,7 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
+from ..base.layout import is_hf_conv1d
 from .tracer import TraceResult, concrete_trace, values_from_graph_module
 
 __all__ = ["ChannelDependency", "GroupDependency", "auto_set_denpendency_group_ids",
@@ -39,6 +40,11 @@ _ELEMENTWISE = {operator.add, operator.iadd, operator.sub, operator.isub, operat
                 operator.truediv, operator.itruediv, torch.add, torch.sub, torch.mul, torch.div,
                 torch.maximum, torch.minimum, torch.max, torch.min}
 _ELEMENTWISE_METHODS = {"add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "maximum", "minimum"}
+
+
+def _is_prunable(m: nn.Module, types: Tuple[type, ...]) -> bool:
+    """HuggingFace's Conv1D (GPT-2) is a Linear with a transposed weight (``layout.py``)."""
+    return isinstance(m, types) or (nn.Linear in types and is_hf_conv1d(m))
 
 
 class _UnionFind:
@@ -110,16 +116,16 @@ class _ChannelFlow:
             fsrc = self._src(first) if first is not None else None
             if node.op == "call_module":
                 m = self.model.get_submodule(node.target)
-                if isinstance(m, PRUNABLE_TYPES):
+                if _is_prunable(m, PRUNABLE_TYPES):
                     if fsrc is not None:
                         self.layer_input_sources[node.target] = fsrc[1]
-                    cdim = v.dim() - 1 if isinstance(m, (nn.Linear, nn.Embedding)) else 1
+                    cdim = v.dim() - 1 if isinstance(m, (nn.Linear, nn.Embedding)) or is_hf_conv1d(m) else 1
                     members = {node.target}
                     depthwise = isinstance(m, nn.modules.conv._ConvNd) and not isinstance(
                         m, nn.modules.conv._ConvTransposeNd) and m.groups > 1 \
                         and m.groups == m.in_channels == m.out_channels
-                    if isinstance(m, self.types) or depthwise:
-                        self.layers.append(node.target) if isinstance(m, self.types) else None
+                    if _is_prunable(m, self.types) or depthwise:
+                        self.layers.append(node.target) if _is_prunable(m, self.types) else None
                         self.uf.add(node.target)
                     if depthwise and fsrc is not None and fsrc[0] == 1:
                         for s in fsrc[1]:
@@ -404,7 +410,7 @@ def auto_set_denpendency_group_ids(model: nn.Module, config_list: Sequence[Mappi
         if config.get("exclude"):
             continue
         for name in _select(model, config, idx):
-            if isinstance(model.get_submodule(name), PRUNABLE_TYPES):
+            if _is_prunable(model.get_submodule(name), PRUNABLE_TYPES):
                 owner[name] = idx  # a later config overrides an earlier one
     group_members: Dict[int, List[str]] = {}
     for name, idx in owner.items():

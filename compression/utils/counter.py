@@ -252,6 +252,8 @@ class _FunctionalCounter(TorchFunctionMode):
 
 
 def _make_input(x: Any) -> Tuple[Tuple[Any, ...], int]:
+    if isinstance(x, dict) and x and all(isinstance(v, torch.Tensor) for v in x.values()):
+        return (x,), next(iter(x.values())).shape[0]  # keyword inputs (HuggingFace models)
     if isinstance(x, torch.Tensor):
         return (x,), x.shape[0]
     if isinstance(x, (tuple, list)) and x and all(isinstance(v, int) for v in x):
@@ -286,8 +288,8 @@ def count_flops_params(model: nn.Module, x: Union[Tuple[int, ...], torch.Tensor,
     model
         The model (plain, or wrapped by a pruner: masks are honoured).
     x
-        An input shape tuple (a tensor of ones is made), a tensor, or a tuple of tensors (passed
-        as positional arguments).
+        An input shape tuple (a tensor of ones is made), a tensor, a tuple of tensors (passed
+        as positional arguments) or a dict of tensors (passed as keyword arguments).
     custom_ops
         ``{module_type: fn(module, inputs, output) -> FLOPs of the batch}``; overrides built-ins.
     verbose
@@ -308,6 +310,9 @@ def count_flops_params(model: nn.Module, x: Union[Tuple[int, ...], torch.Tensor,
         ops.update(custom_ops)
     inputs, batch = _make_input(x)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    kwargs: Dict[str, Any] = {}
+    if len(inputs) == 1 and isinstance(inputs[0], dict):
+        kwargs, inputs = {k: v.to(device) for k, v in inputs[0].items()}, ()
     inputs = tuple(t.to(device) for t in inputs)
     results: List[Dict[str, Any]] = []
     handles = []
@@ -349,7 +354,7 @@ def count_flops_params(model: nn.Module, x: Union[Tuple[int, ...], torch.Tensor,
     try:
         model.eval()
         with torch.no_grad(), _FunctionalCounter(state):
-            model(*inputs)
+            model(*inputs, **kwargs)
     finally:
         model.train(training)
         for h in handles:

@@ -79,3 +79,25 @@ def test_counts_rnns_and_attention():
         def forward(self, x):
             return self.mha(x, x, x)[0]
     assert count_flops_params(Wrap(), x, verbose=False)[0] == 4 * 16 * 8 * 8 + 16 * 16 * 2 * 8
+
+
+def test_keyword_inputs_and_hf_conv1d_in_dependency_groups():
+    from nniray.compression.speedup import auto_set_denpendency_group_ids
+
+    class Block(nn.Module):  # GPT-2 layout: the Conv1D output joins the residual stream
+        def __init__(self):
+            super().__init__()
+            self.inp = nn.Linear(8, 8)
+            self.c_fc = Conv1D(16, 8)
+            self.c_proj = Conv1D(8, 16)
+
+        def forward(self, hidden):
+            h = self.inp(hidden)
+            return h + self.c_proj(torch.relu(self.c_fc(h)))
+
+    model = Block().eval()
+    x = {"hidden": torch.randn(2, 3, 8)}
+    flops, _, _ = count_flops_params(model, x, verbose=False)
+    assert flops == 3 * (8 * 8 + 8 * 16 + 16 * 8)
+    cl = auto_set_denpendency_group_ids(model, [{"op_names": ["inp", "c_fc", "c_proj"], "sparse_ratio": 0.5}], x)
+    assert {c["op_names"][0] for c in cl if "dependency_group_id" in c} == {"inp", "c_proj"}
