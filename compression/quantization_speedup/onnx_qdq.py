@@ -185,12 +185,51 @@ class _Graph:
                 break
 
 
+#: ops that only move or select values: their output can share their input's scale (int8 kernels
+#: then run them without requantizing, as ONNX Runtime's own quantizer arranges)
+_PASS_THROUGH = ("MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity")
+#: activations whose output quantization also stands for their input's (clipping at the zero point)
+_RELU_LIKE = ("Relu",)
+
+
+def _plan_activations(graph: Any, requests: Dict[str, Tuple[float, int, Any]]) -> Dict[str, Tuple[float, int, Any]]:
+    """Which tensors get a Q/DQ pair, with which parameters.
+
+    * Through a pass-through op the output reuses the input's parameters (a max-pool's range is
+      inside its input's, so nothing clips); a requested output without a quantized input lends its
+      parameters backwards to the input (e.g. global-average-pool -> flatten -> fc input).
+    * A tensor whose only consumer is a ReLU with a quantized output is left float: the ReLU
+      output's (zero-point-clipped) quantization covers it and engines fuse conv+ReLU+Q.
+    """
+    producer = {o: n for n in graph.node for o in n.output}
+    consumers: Dict[str, List[Any]] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    order = [i.name for i in graph.input] + [o for n in graph.node for o in n.output]
+    plan = dict(requests)
+    for t in reversed(order):
+        p = producer.get(t)
+        if t in plan and p is not None and p.op_type in _PASS_THROUGH and p.input[0] not in plan:
+            plan[p.input[0]] = plan[t]
+    for t in order:
+        p = producer.get(t)
+        if p is not None and p.op_type in _PASS_THROUGH and p.input[0] in plan:
+            plan[t] = plan[p.input[0]]
+    for t in list(plan):
+        users = consumers.get(t, [])
+        if len(users) == 1 and users[0].op_type in _RELU_LIKE and users[0].output[0] in plan:
+            del plan[t]
+    return {t: plan[t] for t in order if t in plan}
+
+
 def insert_qdq(onnx_bytes: bytes, calibration_config: Dict[str, Dict[str, Dict[str, Any]]]) -> Any:
     """The ONNX model (a ``ModelProto``) with QDQ nodes for every 8-bit entry of the config."""
     import onnx
     model = onnx.load_from_string(onnx_bytes)
     g = _Graph(model)
     weights: List[Tuple[Any, str]] = []
+    requests: Dict[str, Tuple[float, int, Any]] = {}
     for module_name, targets in calibration_config.items():
         nodes = _scope_nodes(model.graph, module_name)
         if not nodes:
@@ -201,14 +240,12 @@ def insert_qdq(onnx_bytes: bytes, calibration_config: Dict[str, Dict[str, Dict[s
             where = f"calibration_config[{module_name!r}][{target!r}]"
             if entry.get("scale") is None:
                 raise DeploymentError(f"{where} has no scale; run compress() on the quantizer first")
-            if target.startswith("_input_"):
+            if target.startswith("_input_") or target.startswith("_output_"):
                 dtype = _np_dtype(entry, where)
-                g.quantize_activation(nodes[0].input[0], _scalar(entry["scale"], f"{where}.scale"),
-                                      int(round(_scalar(entry["zero_point"], f"{where}.zero_point"))), dtype)
-            elif target.startswith("_output_"):
-                dtype = _np_dtype(entry, where)
-                g.quantize_activation(nodes[-1].output[0], _scalar(entry["scale"], f"{where}.scale"),
-                                      int(round(_scalar(entry["zero_point"], f"{where}.zero_point"))), dtype)
+                tensor = nodes[0].input[0] if target.startswith("_input_") else nodes[-1].output[0]
+                params = (_scalar(entry["scale"], f"{where}.scale"),
+                          int(round(_scalar(entry["zero_point"], f"{where}.zero_point"))), dtype)
+                requests.setdefault(tensor, params)  # a module's output is the next one's input: first wins
             elif target == "weight":
                 _np_dtype(entry, where)
                 compute = [n for n in nodes if n.op_type in _COMPUTE]
@@ -217,7 +254,19 @@ def insert_qdq(onnx_bytes: bytes, calibration_config: Dict[str, Dict[str, Dict[s
                 weights.append((compute[0], module_name))
             else:
                 raise DeploymentError(f"{where}: only '_input_', 'weight' and '_output_' targets can be deployed")
+    for tensor, (scale, zp, dtype) in _plan_activations(model.graph, requests).items():
+        g.quantize_activation(tensor, scale, zp, dtype)
     for node, _ in weights:
-        g.quantize_weight(node, g.act_scales.get(node.input[0]))
+        g.quantize_weight(node, g.act_scales.get(_source(model.graph, node.input[0])))
     onnx.checker.check_model(model)
     return model
+
+
+def _source(graph: Any, tensor: str) -> str:
+    """The float tensor a dequantized input stands for."""
+    for n in graph.node:
+        if n.op_type == "DequantizeLinear" and n.output[0] == tensor:
+            for m in graph.node:
+                if m.op_type == "QuantizeLinear" and m.output[0] == n.input[0]:
+                    return m.input[0]
+    return tensor

@@ -40,14 +40,16 @@ def test_qdq_nodes_carry_the_calibration_scales(calibrated, tmp_path):
     engine.compress()
     saved = onnx.load(str(tmp_path / "m.onnx"))
     inits = _inits(saved)
-    qnodes = [n for n in saved.graph.node if n.op_type == "QuantizeLinear"]
-    # conv1 input, relu1 output (= conv2 input), relu2 output, fc input
-    assert len(qnodes) == 4
-    scales = sorted(float(inits[n.input[1]]) for n in qnodes)
-    expected = sorted([float(calib["conv1"]["_input_"]["scale"]), float(calib["relu1"]["_output_"]["scale"]),
-                       float(calib["relu2"]["_output_"]["scale"]), float(calib["fc"]["_input_"]["scale"])])
-    assert np.allclose(scales, expected)
-    relu_q = [n for n in qnodes if n.input[0] == "/relu2/Relu_output_0"][0]
+    qnodes = {n.input[0]: n for n in saved.graph.node if n.op_type == "QuantizeLinear"}
+    scale = {t: float(inits[n.input[1]]) for t, n in qnodes.items()}
+    # the calibrated tensors: conv1 input, relu1 output (= conv2 input), relu2 output
+    assert scale["actual_input_1"] == pytest.approx(float(calib["conv1"]["_input_"]["scale"]))
+    assert scale["/relu1/Relu_output_0"] == pytest.approx(float(calib["relu1"]["_output_"]["scale"]))
+    # max-pool and flatten only move values: they share relu2's scale (the fc input is not requantized)
+    for t in ("/relu2/Relu_output_0", "/pool/MaxPool_output_0", "/Flatten_output_0"):
+        assert scale[t] == pytest.approx(float(calib["relu2"]["_output_"]["scale"]))
+    assert len(qnodes) == 5
+    relu_q = qnodes["/relu2/Relu_output_0"]
     relu_zp = inits[relu_q.input[2]]
     assert float(inits[relu_q.input[1]]) == pytest.approx(float(calib["relu2"]["_output_"]["scale"]))
     assert relu_zp.dtype == np.uint8 and int(relu_zp) == int(calib["relu2"]["_output_"]["zero_point"])
@@ -184,3 +186,21 @@ def test_speedup_drives_any_engine_with_the_same_interface(calibrated, tmp_path)
     assert os.path.getsize(path) > 0
     ref.load_quantized_model(path)
     assert torch.allclose(ref.inference(x)[0], out_ref)
+
+
+def test_conv_output_before_relu_is_covered_by_the_relu_quantization_and_bias_is_int32(calibrated):
+    model, calib, _ = calibrated
+    conv2_out = dict(calib["relu2"]["_output_"])
+    config = {**calib, "conv2": {**calib["conv2"], "_output_": conv2_out}}
+    engine = ModelSpeedupTensorRT(model, (1, 1, 8, 8), config=config, onnx_path="", backend="onnxruntime")
+    engine.compress()
+    graph = engine.onnx_model.graph
+    quantized = {n.input[0] for n in graph.node if n.op_type == "QuantizeLinear"}
+    assert "/conv2/Conv_output_0" not in quantized and "/relu2/Relu_output_0" in quantized
+    inits = _inits(engine.onnx_model)
+    bias = [v for k, v in inits.items() if k.endswith("conv2.bias_quantized")][0]
+    assert bias.dtype == np.int32
+    s_in = float(calib["relu1"]["_output_"]["scale"])
+    w = model.conv2.weight.detach().numpy()
+    s_w = np.abs(w).reshape(w.shape[0], -1).max(1) / 127
+    assert np.array_equal(bias, np.round(model.conv2.bias.detach().numpy() / (s_in * s_w)).astype(np.int32))
