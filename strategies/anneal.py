@@ -39,7 +39,8 @@ class AnnealTuner(CoreTuner):
 
     Parameters
     ----------
-    optimize_mode : 'maximize' (default) | 'minimize'
+    optimize_mode : 'minimize' (default: NNI's Anneal is its HyperoptTuner, whose default is
+        'minimize') | 'maximize'
     seed : int, optional
     avg_best_idx : float, default 2.0
         Mean rank (1-based) of the trial the next suggestion is centred on.
@@ -52,7 +53,7 @@ class AnnealTuner(CoreTuner):
 
     algorithm_name = "Anneal"
 
-    def __init__(self, optimize_mode: str = "maximize", seed: int | None = None,
+    def __init__(self, optimize_mode: str = "minimize", seed: int | None = None,
                  avg_best_idx: float = 2.0, shrink_coef: float = 0.1,
                  parallel_optimize: bool = False, constant_liar_type: str = "min") -> None:
         super().__init__(optimize_mode, seed)

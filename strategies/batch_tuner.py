@@ -1,7 +1,8 @@
 """BatchTuner: run a user-given list of parameter sets, in order, then stop.
 
-The search space must be exactly ``{"combine_params": {"_type": "choice", "_value": [ {...},
-{...}, ... ]}}``: every option is a full parameter dict that a trial receives as is.
+The search space must be exactly one key of ``_type: choice`` whose ``_value`` lists full
+parameter dicts, each sent to a trial as is.  NNI documents the key as ``combine_params`` but
+takes whatever the single key is named, and so does nniray.
 """
 from __future__ import annotations
 
@@ -22,19 +23,20 @@ def parse_batch_space(search_space: Any) -> list[dict]:
     """The list of parameter dicts, or a SearchSpaceError that shows the required format."""
     if not isinstance(search_space, Mapping):
         raise SearchSpaceError(f"BatchTuner needs a search space of the form {_FORMAT}, got {search_space!r}")
-    if set(search_space) != {"combine_params"}:
-        raise SearchSpaceError(f"BatchTuner needs exactly one top-level key 'combine_params' (got keys "
+    if len(search_space) != 1:
+        raise SearchSpaceError(f"BatchTuner needs exactly one top-level key (documented as 'combine_params'; got keys "
                                f"{sorted(map(str, search_space))}); format: {_FORMAT}")
-    spec = search_space["combine_params"]
+    key = next(iter(search_space))
+    spec = search_space[key]
     if not isinstance(spec, Mapping) or spec.get("_type") != "choice" or "_value" not in spec:
-        raise SearchSpaceError(f"BatchTuner: 'combine_params' must be {{\"_type\": \"choice\", \"_value\": [...]}}, "
+        raise SearchSpaceError(f"BatchTuner: {key!r} must be {{\"_type\": \"choice\", \"_value\": [...]}}, "
                                f"got {spec!r}")
     values = spec["_value"]
     if not isinstance(values, (list, tuple)) or not values:
-        raise SearchSpaceError("BatchTuner: 'combine_params._value' must be a non-empty list of parameter dicts")
+        raise SearchSpaceError(f"BatchTuner: '{key}._value' must be a non-empty list of parameter dicts")
     for i, v in enumerate(values):
         if not isinstance(v, Mapping):
-            raise SearchSpaceError(f"BatchTuner: 'combine_params._value[{i}]' must be a dict of parameters "
+            raise SearchSpaceError(f"BatchTuner: '{key}._value[{i}]' must be a dict of parameters "
                                    f"(one trial's full parameter set), got {v!r}")
     return [dict(v) for v in values]
 

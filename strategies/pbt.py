@@ -11,8 +11,12 @@ population is ranked and step ``i+1`` is built:
 
 - exploit: each of the bottom ``fraction`` members copies a random top-``fraction`` member:
   it loads that member's step-``i`` checkpoint and takes its hyperparameters;
-- explore: the copied numeric hyperparameters are multiplied by a random factor from
-  ``factors`` (then rounded/quantized and clipped to the search space), choices are resampled;
+- explore (NNI 3.0's rule): with probability ``resample_probability`` a copied hyperparameter
+  is resampled from its prior; otherwise it moves up or down (at random) by ``factor`` times its
+  range (uniform/loguniform, in log space for the latter), by one unit (randint, choice index,
+  q types) or by ``factor`` sigmas (normal/lognormal), clipped to the type's domain.  With the
+  older ``factors`` classArg (NNI 2.x docs: ``(1.2, 0.8)``), numbers are multiplied by a
+  random factor instead and choices resampled.  Every value stays inside its type's domain;
 - every other member keeps its hyperparameters and continues from its own checkpoint.
 
 While a step is still running the tuner has nothing to give: ``generate_parameters`` raises
@@ -77,10 +81,15 @@ class PBTTuner(Tuner):
         they save to.
     population_size : int, default 10
         Members of the population: trials per step.
-    factors : tuple of float, default (1.2, 0.8)
-        Perturbation factors of the explore step.
+    factor : float, default 0.2
+        NNI 3.0's perturbation size (a fraction of the range, or of sigma).
+    resample_probability : float, default 0.25
+        NNI 3.0's probability of resampling a hyperparameter instead of perturbing it.
     fraction : float, default 0.2
         Fraction of the population that is "top" (copied) and "bottom" (replaced); (0, 0.5].
+    factors : tuple of float, optional
+        NNI 2.x docs' multiplicative factors (e.g. ``(1.2, 0.8)``); when given, they replace
+        ``factor``/``resample_probability``.
     seed : int, optional
         Seed of the initial sampling and of exploit/explore (nniray addition).
 
@@ -88,8 +97,8 @@ class PBTTuner(Tuner):
     """
 
     def __init__(self, optimize_mode: str = "maximize", all_checkpoint_dir: str | None = None,
-                 population_size: int = 10, factors: Any = (1.2, 0.8), fraction: float = 0.2,
-                 seed: int | None = None):
+                 population_size: int = 10, factor: float = 0.2, resample_probability: float = 0.25,
+                 fraction: float = 0.2, factors: Any = None, seed: int | None = None):
         self.optimize_mode = parse_optimize_mode(optimize_mode)
         if all_checkpoint_dir is None:
             all_checkpoint_dir = default_checkpoint_dir()
@@ -99,14 +108,22 @@ class PBTTuner(Tuner):
         if isinstance(population_size, bool) or not isinstance(population_size, int) or population_size < 1:
             raise ValueError(f"population_size must be a positive integer, got {population_size!r}")
         self.population_size = population_size
-        if isinstance(factors, (int, float)) and not isinstance(factors, bool):
-            factors = (factors,)
-        try:
-            factors = tuple(float(f) for f in factors)
-        except (TypeError, ValueError):
-            raise ValueError(f"factors must be a list of positive numbers such as [1.2, 0.8], got {factors!r}") from None
-        if not factors or not all(math.isfinite(f) and f > 0 for f in factors):
-            raise ValueError(f"factors must be a list of positive numbers such as [1.2, 0.8], got {factors!r}")
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not (math.isfinite(factor) and factor > 0):
+            raise ValueError(f"factor must be a positive number such as 0.2, got {factor!r}")
+        self.factor = float(factor)
+        if (isinstance(resample_probability, bool) or not isinstance(resample_probability, (int, float))
+                or not 0 <= resample_probability <= 1):
+            raise ValueError(f"resample_probability must be a number in [0, 1], got {resample_probability!r}")
+        self.resample_probability = float(resample_probability)
+        if factors is not None:
+            if isinstance(factors, (int, float)) and not isinstance(factors, bool):
+                factors = (factors,)
+            try:
+                factors = tuple(float(f) for f in factors)
+            except (TypeError, ValueError):
+                raise ValueError(f"factors must be a list of positive numbers such as [1.2, 0.8], got {factors!r}") from None
+            if not factors or not all(math.isfinite(f) and f > 0 for f in factors):
+                raise ValueError(f"factors must be a list of positive numbers such as [1.2, 0.8], got {factors!r}")
         self.factors = factors
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 0.5:
             raise ValueError(f"fraction must be in (0, 0.5] (the top and bottom fractions must not overlap), "
@@ -168,21 +185,25 @@ class PBTTuner(Tuner):
             return
         self._finish(member)  # without a final result its score stays None: it ranks last
 
-    def import_data(self, data: list[dict]) -> None:
-        """Resume: rebuild the population from the last step that every member finished.
+    def import_data(self, data: list[dict]) -> int | None:
+        """Resume: rebuild the population from the last step that every member finished, as
+        NNI 3.0's ``PBTTuner.import_data`` does.
 
         Records are ``{"parameter": trial parameters, "value": final result}``; the member and
-        step come from ``save_checkpoint_dir`` (``.../<member>/<step>``).
+        step come from ``save_checkpoint_dir`` (``.../<member>/<step>``).  As in NNI: a record
+        without ``save_checkpoint_dir`` abandons the whole import, a record without a value
+        ranks last, and the import is abandoned when a checkpoint directory of the resumed step
+        does not exist.  Returns the step the population continues from (None: not imported).
         """
         if self._running:
             _logger.warning("PBTTuner: import_data during a running step is not supported; ignored")
-            return
+            return None
         by_step: dict[int, dict[int, tuple[dict, float | None]]] = {}
         for n, record in enumerate(data):
             params = record.get("parameter") if isinstance(record, dict) else None
             if not isinstance(params, dict) or SAVE_KEY not in params:
-                _logger.warning("PBTTuner: import record %d has no parameter.%s; skipped", n, SAVE_KEY)
-                continue
+                _logger.warning("PBTTuner: import record %d has no parameter.%s; data import abandoned", n, SAVE_KEY)
+                return None
             save = os.path.normpath(str(params[SAVE_KEY]))
             try:
                 step, index = int(os.path.basename(save)), int(os.path.basename(os.path.dirname(save)))
@@ -199,8 +220,13 @@ class PBTTuner(Tuner):
         if not complete:
             _logger.warning("PBTTuner: no step finished by all %d members in the imported data; starting fresh",
                             self.population_size)
-            return
+            return None
         step = max(complete)
+        for i in range(self.population_size):
+            save = str(by_step[step][i][0][SAVE_KEY])
+            if not os.path.isdir(save):
+                _logger.warning("PBTTuner: save_checkpoint_dir %s does not exist; data will not be resumed", save)
+                return None
         self.step = step
         self.population = []
         for i in range(self.population_size):
@@ -209,6 +235,7 @@ class PBTTuner(Tuner):
             self.population.append(Member(i, hyper, str(params.get(LOAD_KEY, "")), str(params[SAVE_KEY]),
                                           parameter_id=("imported", i), score=score, done=True))
         self._next_step()
+        return self.step
 
     # -- steps -------------------------------------------------------------------------------------
     def _unfinished(self) -> int:
@@ -255,6 +282,8 @@ class PBTTuner(Tuner):
         return out
 
     def _perturb(self, p: Param, value: Any) -> Any:
+        if self.factors is None:
+            return self._perturb_nni(p, value)
         if p.type == "choice":
             return p.value[int(self._rng.integers(len(p.value)))]
         factor = self.factors[int(self._rng.integers(len(self.factors)))]
@@ -263,7 +292,54 @@ class PBTTuner(Tuner):
         unit = 1.0 if p.type == "randint" else p.q
         if unit and factor != 1.0 and round(x / unit) == round(float(value) / unit):
             x = float(value) + math.copysign(unit, factor - 1.0) * (1 if value >= 0 else -1)
-        if p.type == "randint":
-            lo, hi = int(p.value[0]), int(p.value[1]) - 1
-            return int(min(max(round(x), lo), hi))
-        return p.quantize(x)  # rounds to q and clips the bounded types to [low, high]
+        return to_domain(p, x)
+
+    def _perturb_nni(self, p: Param, value: Any) -> Any:
+        """NNI 3.0's ``perturbation``: resample, else one step up or down, clipped to the domain."""
+        rng = self._rng
+        if rng.random() < self.resample_probability:
+            drawn = p.sample(rng)
+            return p.value[drawn] if p.type == "choice" else to_domain(p, drawn)
+        up = rng.random() > 0.5
+        sign = 1.0 if up else -1.0
+        t, v = p.type, p.value
+        if t == "choice":
+            idx = _choice_position(p, value)
+            return p.value[min(max(idx + int(sign), 0), len(p.value) - 1)]
+        x = float(value)
+        if t == "randint":
+            x += sign
+        elif t == "uniform":
+            x += sign * (float(v[1]) - float(v[0])) * self.factor
+        elif t == "loguniform":
+            x = math.exp(math.log(max(x, float(v[0]))) + sign * (math.log(v[1]) - math.log(v[0])) * self.factor)
+        elif t in ("quniform", "qloguniform"):
+            x = (round(x / float(v[2])) + sign) * float(v[2])
+        elif t == "normal":
+            x += sign * float(v[1]) * self.factor
+        elif t == "lognormal":
+            x = math.exp(math.log(max(x, 1e-300)) + sign * float(v[1]) * self.factor)
+        else:  # qnormal, qlognormal: one q up or down
+            x += sign * float(v[2])
+        return to_domain(p, x)
+
+
+def _choice_position(p: Param, value: Any) -> int:
+    for i, opt in enumerate(p.value):
+        if opt == value:
+            return i
+    return 0
+
+
+def to_domain(p: Param, x: float) -> Any:
+    """The nearest legal value of ``p``'s type: randint an int in [lower, upper), bounded types
+    clipped to [low, high], log-normal types non-negative, q types on the q grid."""
+    if p.type == "randint":
+        lo, hi = int(p.value[0]), int(p.value[1]) - 1
+        return int(min(max(round(x), lo), hi))
+    if p.type in ("lognormal", "qlognormal"):
+        x = max(x, 0.0)  # exp(...) is never negative; a step below 0 stops at 0
+    x = p.quantize(x)  # rounds to q and clips the bounded types to [low, high]
+    if p.type == "qlognormal" and x < 0:
+        x = 0.0
+    return x

@@ -17,19 +17,20 @@ class RandomTuner(CoreTuner):
 
     Parameters
     ----------
-    optimize_mode : 'maximize' | 'minimize'
-        Accepted for NNI compatibility (results do not change what Random suggests).
     seed : int, optional
-        Same seed ⇒ same suggestion for the same parameter id.
+        Same seed ⇒ same suggestion for the same parameter id.  First, as in NNI 3.0's
+        ``RandomTuner(seed=None)``.
+    optimize_mode : 'maximize' | 'minimize', optional
+        Accepted for NNI compatibility (results do not change what Random suggests).
     parallel_optimize, constant_liar_type :
         Accepted for NNI compatibility (its Random shares TPE's classArgs); no effect.
     """
 
     algorithm_name = "Random"
 
-    def __init__(self, optimize_mode: str = "maximize", seed: int | None = None,
+    def __init__(self, seed: int | None = None, optimize_mode: str | None = None,
                  parallel_optimize: bool = False, constant_liar_type: str = "min") -> None:
-        super().__init__(optimize_mode, seed)
+        super().__init__(optimize_mode or "maximize", seed)
         # accepted (and validated) because NNI's Random shares TPE's classArgs; no effect
         self._init_liar(parallel_optimize, constant_liar_type)
 

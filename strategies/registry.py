@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from nniray.errors import NniRayError
+
 
 @dataclass(frozen=True)
 class AlgoMeta:
@@ -43,6 +45,9 @@ BUILTIN: dict[str, AlgoMeta] = {m.name: m for m in [
     AlgoMeta("SMAC", "tuner", _S + "smac_tuner.SMACTuner"),
     AlgoMeta("PPOTuner", "tuner", _S + "ppo.PPOTuner"),
     AlgoMeta("DNGOTuner", "tuner", _S + "dngo.DNGOTuner"),
+    # NNI 3.0 keeps its hyperopt-based class behind this name (algorithm_name defaults to 'tpe').
+    AlgoMeta("TPE_legacy", "tuner", _S + "hyperopt_tuner.HyperoptTuner"),
+    AlgoMeta("RegularizedEvolution", "tuner", _S + "regularized_evolution.RegularizedEvolutionTuner"),
     AlgoMeta("Medianstop", "assessor", _S + "medianstop.MedianstopAssessor"),
     AlgoMeta("Curvefitting", "assessor", _S + "curvefitting.CurvefittingAssessor"),
     AlgoMeta("Hyperband", "advisor", _S + "hyperband.Hyperband"),
@@ -53,7 +58,7 @@ ALIASES = {"GP": "GPTuner", "Metis": "MetisTuner", "PBT": "PBTTuner", "PPO": "PP
            "Batch": "BatchTuner", "GridSearchTuner": "GridSearch", "MedianStop": "Medianstop"}
 
 
-class AlgorithmError(ValueError):
+class AlgorithmError(NniRayError, ValueError):
     """An algorithm config that cannot be built; the message names the field and the fix."""
 
 

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from nniray.search_space import Param, SearchSpace, SearchSpaceError, check_supported, parse
-from nniray.tuner import Tuner
+from nniray.tuner import NoMoreTrialError, Tuner
 from nniray.utils import MetricError, OptimizeMode, extract_scalar_reward, parse_optimize_mode
 
 from ._bo_base import check_bool, check_seed
@@ -234,10 +234,17 @@ class SMACTuner(Tuner):
         rh._update_objective_bounds()
         for params in self._pending.values():
             rh.add_running_trial(TrialInfo(config=self._config(cs, params), seed=self.seed))
+        from smac.main.exceptions import ConfigurationSpaceExhaustedException
+
         selector = iter(facade._config_selector)
         rng = np.random.default_rng([self.seed, len(self._observed), len(self._pending)])
         for _ in range(20):
-            config = next(selector)
+            try:
+                config = next(selector)
+            except (ConfigurationSpaceExhaustedException, StopIteration):
+                # Every configuration of a finite space has been tried (or is running): the
+                # experiment ends as with GridSearch, instead of failing with smac's exception.
+                raise NoMoreTrialError("SMAC: every configuration of the (finite) search space has been tried") from None
             params = self._decode(config)
             if not self.config_dedup or _key(params) not in self._generated:
                 return params

@@ -83,13 +83,14 @@ class TpeTuner(CoreTuner):
 
     Parameters
     ----------
-    optimize_mode : 'maximize' (default) | 'minimize'
+    optimize_mode : 'minimize' (default, as NNI 3.0's ``TpeTuner``) | 'maximize'
+    seed : int, optional
+    tpe_args : dict, optional (see below)
     parallel_optimize : bool, default False
         Use Constant Liar for pending trials.
     constant_liar_type : 'min' (default) | 'max' | 'mean'
-    seed : int, optional
-    tpe_args : dict, optional
-        Algorithm knobs (NNI 2.7's name): ``n_startup_jobs`` (10), ``n_ei_candidates`` (48),
+
+    ``tpe_args``: algorithm knobs (NNI 2.7's name): ``n_startup_jobs`` (10), ``n_ei_candidates`` (48),
         ``gamma`` (0.15: fraction of observations in the good set, at most 25),
         ``linear_forgetting`` (25), ``prior_weight`` (1.0), ``multivariate`` (True),
         ``max_kernels`` (1000: beyond this many observations in the good or bad set, the older
@@ -98,9 +99,11 @@ class TpeTuner(CoreTuner):
 
     algorithm_name = "TPE"
 
-    def __init__(self, optimize_mode: str = "maximize", parallel_optimize: bool = False,
-                 constant_liar_type: str = "min", seed: int | None = None,
-                 tpe_args: Mapping[str, Any] | None = None) -> None:
+    # NNI 3.0's order: TpeTuner(optimize_mode='minimize', seed=None, tpe_args=None); the
+    # Constant Liar arguments (NNI 2.x classArgs) follow as keywords.
+    def __init__(self, optimize_mode: str = "minimize", seed: int | None = None,
+                 tpe_args: Mapping[str, Any] | None = None, parallel_optimize: bool = False,
+                 constant_liar_type: str = "min") -> None:
         super().__init__(optimize_mode, seed)
         self._init_liar(parallel_optimize, constant_liar_type)
         args = dict(TPE_ARGS_DEFAULTS)

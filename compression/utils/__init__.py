@@ -6,7 +6,7 @@
 * ``auto_set_denpendency_group_ids`` (NNI's spelling) and ``auto_set_dependency_group_ids``,
   ``ChannelDependency``, ``GroupDependency``: from :mod:`nniray.compression.speedup.dependency`
 * ``SensitivityAnalysis``: from :mod:`nniray.compression.utils.sensitivity_analysis`
-* ``TransformersEvaluator`` (NNI 3.0 also exports it here)
+* ``TransformersEvaluator``, ``TorchEvaluator``, ``LightningEvaluator``, ``Evaluator`` (NNI 3.0 also exports them here)
 
 Names load on first use, so the speedup and sensitivity modules are imported only when needed.
 """
@@ -25,6 +25,10 @@ _LAZY: Dict[str, Tuple[str, str]] = {
     "GroupDependency": ("nniray.compression.speedup.dependency", "GroupDependency"),
     "SensitivityAnalysis": ("nniray.compression.utils.sensitivity_analysis", "SensitivityAnalysis"),
     "TransformersEvaluator": ("nniray.compression.evaluator.transformers_evaluator", "TransformersEvaluator"),
+    # NNI 3.0's examples import the evaluators from here too (``from nni.compression.utils import TorchEvaluator``).
+    "Evaluator": ("nniray.compression.evaluator", "Evaluator"),
+    "TorchEvaluator": ("nniray.compression.evaluator", "TorchEvaluator"),
+    "LightningEvaluator": ("nniray.compression.evaluator", "LightningEvaluator"),
 }
 
 __all__ = list(_LAZY)

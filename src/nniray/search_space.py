@@ -9,7 +9,7 @@ thing everywhere (formulas from NNI's SearchSpaceSpec):
 choice         [opt, ...]           one option; a dict option with ``_name`` is a nested
                                     sub-space, active only when chosen
 randint        [lower, upper]       integer in [lower, upper)  (upper exclusive)
-uniform        [low, high]          uniform(low, high)
+uniform        [low, high]          uniform(low, high); low == high is a constant
 quniform       [low, high, q]       clip(round(uniform(low, high) / q) * q, low, high)
 loguniform     [low, high]          exp(uniform(log low, log high)), 0 < low < high
 qloguniform    [low, high, q]       clip(round(loguniform(low, high) / q) * q, low, high)
@@ -31,6 +31,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from nniray.errors import NniRayError
+
 ALL_TYPES = (
     "choice", "randint", "uniform", "quniform", "loguniform", "qloguniform",
     "normal", "qnormal", "lognormal", "qlognormal",
@@ -39,7 +41,7 @@ NUMERIC_BOUNDED = ("randint", "uniform", "quniform", "loguniform", "qloguniform"
 NORMAL_TYPES = ("normal", "qnormal", "lognormal", "qlognormal")
 
 
-class SearchSpaceError(ValueError):
+class SearchSpaceError(NniRayError, ValueError):
     """A search space that cannot be used; the message names the key path and the fix."""
 
 
@@ -321,6 +323,14 @@ def _parse_param(name: str, spec: Any, path: tuple) -> Param:
             raise SearchSpaceError(f"{where!r}: \"_value\" for randint must be integers [lower, upper), got {v!r}")
         if not a < b:
             raise SearchSpaceError(f"{where!r}: \"_value\" for randint needs lower < upper (upper is exclusive), got {v!r}")
+        if b == a + 1:  # one integer (randint [10, 11]): a constant every tuner handles
+            return Param(name, path, "choice", (int(a),))
+    elif t in ("uniform", "quniform", "loguniform", "qloguniform") and a == b and (a > 0 or not t.endswith("loguniform")):
+        # NNI accepts a degenerate range (uniform [x, x], loguniform [1, 1], qloguniform
+        # [2, 2, 1]): a constant.  It becomes a one-option choice, which every tuner handles.
+        if n == 3 and not float(v[2]) > 0:
+            raise SearchSpaceError(f"{where!r}: \"_value\" for {t} needs q > 0, got {v!r}")
+        return Param(name, path, "choice", (float(a),))
     elif t in ("uniform", "quniform"):
         if not a < b:
             raise SearchSpaceError(f"{where!r}: \"_value\" for {t} needs low < high, got {v!r}")

@@ -5,6 +5,8 @@ import math
 from enum import Enum
 from typing import Any
 
+from nniray.errors import NniRayError
+
 
 class OptimizeMode(str, Enum):
     Minimize = "minimize"
@@ -23,7 +25,7 @@ def parse_optimize_mode(mode: Any, default: str = "maximize") -> OptimizeMode:
         raise ValueError(f"optimize_mode must be 'maximize' or 'minimize', got {mode!r}") from None
 
 
-class MetricError(ValueError):
+class MetricError(NniRayError, ValueError):
     """A reported metric that built-in algorithms cannot use."""
 
 
@@ -104,3 +106,53 @@ class ClassArgsValidator:
                 raise ValueError(f"{key} should be in range [{start}, {end}], got {v}")
             return True
         return check
+
+
+def extract_scalar_history(trial_history: list, scalar_key: str = "default") -> list[float]:
+    """Each intermediate result of ``trial_history`` as a float (NNI's ``extract_scalar_history``)."""
+    return [extract_scalar_reward(v, scalar_key) for v in trial_history]
+
+
+class NodeType:
+    """The keys of NNI's internal nested-parameter format (``nni.utils.NodeType``)."""
+
+    ROOT = "root"
+    TYPE = "_type"
+    VALUE = "_value"
+    INDEX = "_index"
+    NAME = "_name"
+
+
+def split_index(params: Any) -> Any:
+    """Drop NNI's ``{"_index": i, "_value": v}`` wrappers, keeping the values (``nni.utils.split_index``)."""
+    if isinstance(params, dict):
+        if NodeType.INDEX in params:
+            return split_index(params[NodeType.VALUE])
+        return {k: split_index(v) for k, v in params.items()}
+    return params
+
+
+def json2space(x: Any, oldy: Any = None, name: str = NodeType.ROOT) -> list[str]:
+    """The names of the stochastic nodes of a search space, as NNI's ``json2space`` lists them
+    (``root[key]-type``; with ``oldy``, only the branches chosen there)."""
+    y: list[str] = []
+    if isinstance(x, dict):
+        if NodeType.TYPE in x:
+            _type = x[NodeType.TYPE]
+            name = name + "-" + _type
+            if _type == "choice":
+                if oldy is not None:
+                    index = oldy[NodeType.INDEX]
+                    y += json2space(x[NodeType.VALUE][index], oldy[NodeType.VALUE], name=name + f"[{index}]")
+                else:
+                    y += json2space(x[NodeType.VALUE], None, name=name)
+            y.append(name)
+        else:
+            for key in x:
+                y += json2space(x[key], oldy[key] if oldy else None, name + f"[{key}]")
+    elif isinstance(x, list):
+        for i, x_i in enumerate(x):
+            if isinstance(x_i, dict) and NodeType.NAME not in x_i:
+                raise ValueError("'_name' key is not found in this nested search space.")
+            y += json2space(x_i, oldy[i] if oldy else None, name + f"[{i}]")
+    return y

@@ -12,7 +12,7 @@ from .evolution import RegularizedEvolution
 from .grid_search import GridSearch
 from .random_strategy import Random
 
-__all__ = ["BaseStrategy", "Random", "GridSearch", "RegularizedEvolution", "TPEStrategy", "TPE",
+__all__ = ["BaseStrategy", "Random", "GridSearch", "RegularizedEvolution", "TPEStrategy", "TPE", "PolicyBasedRL",
            "Model", "ModelStatus", "Mutator", "InlineMutator", "Sampler", "InvalidMutation", "ExecutionEngine",
            "SequentialEngine", "submit_models", "wait_models", "list_models", "query_available_resources",
            "is_stopped_exec", "budget_exhausted", "set_execution_engine", "get_execution_engine",

@@ -159,6 +159,8 @@ def test_import_data_resumes_after_the_last_complete_step(tmp_path):
     records = [{"parameter": p, "value": p["lr"]} for p in list(step0.values()) + list(step1.values())]
     records.append({"parameter": {**next(iter(step1.values())), "save_checkpoint_dir": str(tmp_path / "0" / "2")},
                     "value": 1.0})  # step 2 incomplete: ignored
+    for p in step1.values():  # trials save their checkpoints there (NNI resumes only when they exist)
+        os.makedirs(p["save_checkpoint_dir"], exist_ok=True)
     resumed = PBTTuner(all_checkpoint_dir=str(tmp_path), population_size=3, factors=(2.0,), seed=0)
     resumed.update_search_space(SPACE)
     resumed.import_data(records)

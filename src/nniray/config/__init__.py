@@ -4,12 +4,15 @@ from .experiment_config import (
     AlgorithmConfig, CustomAlgorithmConfig, ExperimentConfig, build_config, load_config,
 )
 from .training_service import (
-    AmlConfig, DlcConfig, FrameworkControllerConfig, KubeflowConfig, LocalConfig, OpenpaiConfig,
-    RemoteConfig, RemoteMachineConfig, SharedStorageConfig,
+    AmlConfig, AzureBlobConfig, DlcConfig, FrameworkControllerConfig, FrameworkControllerRoleConfig,
+    K8sAzureStorageConfig, K8sNfsConfig, K8sStorageConfig, KubeflowConfig, KubeflowRoleConfig, LocalConfig,
+    NfsConfig, OpenpaiConfig, RemoteConfig, RemoteMachineConfig, SharedStorageConfig, TrainingServiceConfig,
 )
 
 __all__ = [
     "ConfigError", "parse_duration", "format_duration", "AlgorithmConfig", "CustomAlgorithmConfig",
     "ExperimentConfig", "build_config", "load_config", "LocalConfig", "RemoteConfig", "RemoteMachineConfig",
     "OpenpaiConfig", "AmlConfig", "DlcConfig", "KubeflowConfig", "FrameworkControllerConfig", "SharedStorageConfig",
+    "NfsConfig", "AzureBlobConfig", "K8sStorageConfig", "K8sNfsConfig", "K8sAzureStorageConfig", "KubeflowRoleConfig",
+    "FrameworkControllerRoleConfig", "TrainingServiceConfig",
 ]

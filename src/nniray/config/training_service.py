@@ -9,8 +9,6 @@ from pydantic import Field, field_validator
 
 from .base import ConfigBase
 
-IMPLEMENTED_PLATFORMS = ("local",)
-
 
 def _gpu_indices(v: Any) -> Optional[list[int]]:
     """NNI accepts a list, a comma-separated string or a single int."""
@@ -166,6 +164,20 @@ PLATFORM_CLASSES = {
 }
 
 
+# NNI's names for the Kubernetes storage and role sections.
+K8sStorageConfig = _K8sStorage
+KubeflowRoleConfig = _K8sRole
+FrameworkControllerRoleConfig = _K8sRole
+
+
+class K8sNfsConfig(_K8sStorage):
+    storage_type: str = "nfs"
+
+
+class K8sAzureStorageConfig(_K8sStorage):
+    storage_type: str = "azureStorage"
+
+
 class SharedStorageConfig(ConfigBase):
     storage_type: Literal["NFS", "AzureBlob"]
     local_mount_point: str
@@ -177,3 +189,15 @@ class SharedStorageConfig(ConfigBase):
     storage_account_key: Optional[str] = None
     container_name: Optional[str] = None
     resource_group_name: Optional[str] = None
+
+
+class NfsConfig(SharedStorageConfig):
+    """``sharedStorage`` with ``storageType: NFS`` (NNI's ``NfsConfig``)."""
+
+    storage_type: Literal["NFS"] = "NFS"
+
+
+class AzureBlobConfig(SharedStorageConfig):
+    """``sharedStorage`` with ``storageType: AzureBlob`` (NNI's ``AzureBlobConfig``)."""
+
+    storage_type: Literal["AzureBlob"] = "AzureBlob"

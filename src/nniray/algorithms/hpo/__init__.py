@@ -1,0 +1,1 @@
+"""``nni.algorithms.hpo``: one module per NNI tuner/advisor/assessor, each a re-export."""
