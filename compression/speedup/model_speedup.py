@@ -29,6 +29,8 @@ import torch.fx as fx
 import torch.nn as nn
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
+from nniray.errors import NniRayError
+
 from .mask_updater import (MaskUpdater, Prober, is_float_tensor, is_shape_only, ones_like_struct,
                            or_struct, zeros_like_struct)
 from .masks import Box, box_is_full, box_mask, box_of, load_masks, reduce_tensor, union_box
@@ -47,11 +49,11 @@ _POOLING = (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
 ATOL = 1e-4  # float32 tolerance of the final equivalence check (scaled by the output magnitude)
 
 
-class UnsupportedOperationError(RuntimeError):
+class UnsupportedOperationError(NniRayError, RuntimeError):
     """An op/module speedup cannot handle; the message names it and says how to extend speedup."""
 
 
-class SpeedupVerificationError(RuntimeError):
+class SpeedupVerificationError(NniRayError, RuntimeError):
     """The sped-up model does not reproduce the masked model."""
 
 
@@ -247,12 +249,22 @@ class ModelSpeedup:
                         f"{type(e).__name__}: {e}. Register a MaskUpdater for it via "
                         f"ModelSpeedup(..., customized_mask_updaters=[...]).") from e
                 if n.op == "call_module" and isinstance(self._module(n.target), FOLLOWER_TYPES):
-                    first = self._input_leaves(n)[0]
-                    im = direct.get(first.name)
-                    if isinstance(im, torch.Tensor) and isinstance(res, torch.Tensor) and im.shape == res.shape:
-                        res = res * im
+                    res = self._follower_direct(n, direct, res)
             direct[n.name] = res
         return direct
+
+    def _follower_direct(self, node: fx.Node, direct: Dict[str, Any], probed: Any) -> Any:
+        """A norm's output may be non-zero exactly where its input may be, plus wherever the module
+        maps a zero input to a non-zero value.  Not probed: a norm subclass that applies its own
+        activation (timm's BatchNormAct2d) adds a shift that dwarfs the small probe values, so a
+        ReLU after it would look dead in both probes and live channels would be dropped."""
+        im = direct.get(self._input_leaves(node)[0].name)
+        value = self.trace.values.get(node.name)
+        if not isinstance(im, torch.Tensor) or not isinstance(value, torch.Tensor) or im.shape != value.shape:
+            return probed
+        with torch.no_grad():
+            at_zero = self._module(node.target)(torch.zeros_like(value))
+        return torch.maximum((im != 0).to(torch.float32), (at_zero != 0).to(torch.float32))
 
     def _align_norm(self, node: fx.Node, direct: Dict[str, Any]) -> None:
         """Mask BatchNorm (and whole GroupNorm groups) whose input is always zero (NNI 3.0 aligns BN to its conv).

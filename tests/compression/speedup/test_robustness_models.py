@@ -89,6 +89,21 @@ def test_norm_subclass_with_children_is_one_op_and_shrinks():
     assert torch.allclose(masked, sped, rtol=1e-5, atol=1e-6)
 
 
+def test_norm_with_its_own_activation_keeps_live_channels():
+    """A BN+ReLU leaf whose shift dwarfs the probe values must not look dead (all ReLU outputs 0)."""
+    torch.manual_seed(0)
+    model = TimmLike().eval()
+    model.bn1.act = nn.ReLU()
+    _randomise_norms(model)
+    with torch.no_grad():
+        model.bn1.bias.copy_(torch.tensor([-0.3, 0.5] * 4))  # half the channels sit below zero
+        model.bn1.running_mean.zero_()
+    x = torch.randn(2, 3, 8, 8) * 5
+    masked, sped, _ = _flow(model, x, [{"op_names": ["conv1", "conv2"], "sparse_ratio": 0.5}])
+    assert model.bn1.num_features == 4 and model.conv2.in_channels == 4
+    assert torch.allclose(masked, sped, rtol=1e-5, atol=1e-6)
+
+
 # ---- finding 3: tracer errors -----------------------------------------------------------------
 class Helper(nn.Module):
     def forward(self, x):
