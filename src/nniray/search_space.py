@@ -276,6 +276,8 @@ def parse(space: Any, path: tuple = ()) -> SearchSpace:
     for name, spec in space.items():
         if name == "_name" and path:
             continue
+        if not isinstance(name, str) or not name.strip():
+            raise SearchSpaceError(f"{_path_str(path)}: a search-space key must be a non-empty name, got {name!r}")
         params.append(_parse_param(str(name), spec, path + (str(name),)))
     return SearchSpace(raw=dict(space), params=params)
 
@@ -365,3 +367,44 @@ def check_supported(space: SearchSpace, algorithm: str, supported: Iterable[str]
         if numeric_choice_only and p.type == "choice" and not p.is_numeric_choice:
             raise SearchSpaceError(f"{algorithm} supports only numerical choice options (key {p.key!r} has "
                                    f"{list(p.value)!r})")
+
+
+# Keys the runtime or an algorithm adds to a trial's parameters (not search-space keys).
+EXTRA_PARAMETER_KEYS = ("TRIAL_BUDGET", "load_checkpoint_dir", "save_checkpoint_dir")
+
+
+def check_parameters(space: SearchSpace, params: Any, where: str = "parameter") -> None:
+    """Refuse a parameter dict that this space cannot have produced: an unknown key, a missing
+    one, a choice that is not an option, or a value outside its range (``import-data``)."""
+    if not isinstance(params, Mapping):
+        raise SearchSpaceError(f"{where} must be an object of hyperparameter values, got {type(params).__name__}")
+    _check_level(space.params, params, where)
+
+
+def _check_level(params: Sequence[Param], values: Mapping[str, Any], where: str) -> None:
+    names = {p.name for p in params}
+    unknown = [k for k in values if k not in names and k not in EXTRA_PARAMETER_KEYS and k != "_name"]
+    if unknown:
+        raise SearchSpaceError(f"{where}: {', '.join(map(repr, unknown))} not in the search space "
+                               f"(its keys: {', '.join(sorted(names))})")
+    for p in params:
+        at = f"{where}.{p.name}"
+        if p.name not in values:
+            raise SearchSpaceError(f"{at}: missing (every search-space key needs a value)")
+        v = values[p.name]
+        if p.type == "choice":
+            idx = _choice_index(p, v)
+            child = p.children[idx] if p.children else None
+            if child is not None:
+                _check_level(child.params, v, at)
+            continue
+        if not _is_number(v):
+            raise SearchSpaceError(f"{at}: {v!r} is not a finite number ({p.type} {list(p.value)})")
+        x = float(v)
+        lo, hi = float(p.value[0]), float(p.value[1])
+        if p.type == "randint" and not (int(x) == x and lo <= x < hi):
+            raise SearchSpaceError(f"{at}: {v!r} is not an integer in [{p.value[0]}, {p.value[1]})")
+        if p.type in ("uniform", "quniform", "loguniform", "qloguniform") and not lo <= x <= hi:
+            raise SearchSpaceError(f"{at}: {v!r} is outside [{p.value[0]}, {p.value[1]}]")
+        if p.type in ("lognormal", "qlognormal") and x < 0:
+            raise SearchSpaceError(f"{at}: {v!r} is negative; {p.type} values are >= 0")

@@ -159,11 +159,18 @@ def import_(args: Any) -> int:
     store, _ = locate.open_store(exp_id)
     space = store.get_meta("search_space") or {}
     if space:
+        from nniray.search_space import SearchSpaceError, check_parameters, parse
+        try:
+            parsed = parse(space)
+        except SearchSpaceError:
+            parsed = None  # a tuner's own format (BatchTuner, NAS): the tuner judges its records
         for i, rec in enumerate(data):
-            unknown = [k for k in rec["parameter"] if k not in space and k != "TRIAL_BUDGET"]
-            if unknown:
-                raise CliError(f"{path}[{i}].parameter: {', '.join(map(repr, unknown))} not in the experiment's "
-                               f"search space ({', '.join(space)})")
+            if parsed is None:
+                continue
+            try:
+                check_parameters(parsed, rec["parameter"], f"{path}[{i}].parameter")
+            except SearchSpaceError as e:
+                raise CliError(f"{e}; fix or drop that record") from None
     port = _port(exp_id, entry)
     client.post(port, "/experiment/import-data", data)
     info(f"Imported {len(data)} trial results into experiment {exp_id}")

@@ -171,6 +171,7 @@ def create(args: Any) -> int:
     from nniray.experiment.experiment import validate_experiment
     try:
         cfg = load_config(args.config)
+        cfg.check_runnable()
         validate_experiment(cfg)
     except ConfigError as e:
         msg = str(e)

@@ -6,17 +6,21 @@ with a hint for misspellings, instead of pydantic's own report.
 """
 from __future__ import annotations
 
+from nniray.errors import NniRayError
 import difflib
+import math
 import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+import os
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 
-class ConfigError(ValueError):
-    """An experiment config that cannot be used; the message names the field and the fix."""
+# One ConfigError for the whole project, under the NniRayError root.
+from nniray.errors import ConfigError  # noqa: E402,F401
 
 
 class ConfigBase(BaseModel):
@@ -28,6 +32,14 @@ class ConfigBase(BaseModel):
         validate_assignment=False,
         arbitrary_types_allowed=True,
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _paths_as_text(cls, data: Any) -> Any:
+        # pathlib.Path (any os.PathLike) is accepted wherever a path is, as NNI does.
+        if isinstance(data, dict):
+            return {k: (os.fspath(v) if isinstance(v, os.PathLike) else v) for k, v in data.items()}
+        return data
 
     def json_dict(self) -> dict:
         """The camelCase dict that YAML and NNI's REST API use (None fields left out)."""
@@ -43,13 +55,20 @@ def parse_duration(value: Any, field: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = math.inf
     else:
         m = _DURATION.match(str(value))
         if not m:
             raise ConfigError(f"{field}: {value!r} is not a duration; write a number with a unit s, m, h or d, "
                               f"e.g. '10m' or '0.5h'")
         seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if not math.isfinite(seconds):
+        # YAML's .nan/.inf (or NaN over REST) must not silently mean "no limit"
+        raise ConfigError(f"{field}: duration must be a finite number of seconds or a string such as '10m', "
+                          f"got {value!r}; leave the field out for no limit")
     if seconds <= 0:
         raise ConfigError(f"{field}: duration must be positive, got {value!r}")
     return seconds
@@ -126,11 +145,18 @@ def register_aliases(*models: type[BaseModel]) -> None:
         _ALIASES.extend(_known_fields(m))
 
 
-def resolve_path(value: str | None, base: Path | None) -> str | None:
-    """``~`` expanded; relative paths against the YAML file's folder (YAML) or the cwd (Python)."""
+def resolve_path(value: str | None, base: Path | None, field: str = "path") -> str | None:
+    """``~`` expanded; relative paths against the YAML file's folder (YAML) or the cwd (Python).
+    A path the OS cannot take (a NUL byte, a name too long) is a ConfigError naming ``field``."""
     if value is None:
         return None
-    p = Path(str(value)).expanduser()
-    if not p.is_absolute():
-        p = (base or Path.cwd()) / p
-    return str(p.resolve())
+    text = str(value)
+    if "\x00" in text:
+        raise ConfigError(f"{field}: {text!r} contains a NUL byte; give a real path")
+    try:
+        p = Path(text).expanduser()
+        if not p.is_absolute():
+            p = (base or Path.cwd()) / p
+        return str(p.resolve())
+    except (OSError, ValueError, RuntimeError) as e:
+        raise ConfigError(f"{field}: {text!r} is not a usable path ({e})") from None

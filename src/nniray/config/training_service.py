@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import Field, field_validator
+from pydantic import Field, StrictInt, field_validator
 
 from .base import ConfigBase
 
@@ -17,18 +17,24 @@ def _gpu_indices(v: Any) -> Optional[list[int]]:
     if isinstance(v, bool):
         raise ValueError("gpuIndices must be a list of ints, an int or a string like '0,1'")
     if isinstance(v, int):
-        return [v]
-    if isinstance(v, str):
+        out = [v]
+    elif isinstance(v, str):
         try:
-            return [int(x) for x in v.split(",") if x.strip() != ""]
+            out = [int(x) for x in v.split(",") if x.strip() != ""]
         except ValueError:
             raise ValueError(f"gpuIndices string must be comma-separated ints like '0,1', got {v!r}") from None
-    return [int(x) for x in v]
+    elif isinstance(v, (list, tuple)) and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+        out = list(v)
+    else:
+        raise ValueError(f"gpuIndices must be a list of GPU indices (ints), an int or a string like '0,1', got {v!r}")
+    if any(x < 0 for x in out):
+        raise ValueError(f"gpuIndices must be non-negative GPU indices, got {v!r}")
+    return out
 
 
 class _GpuOptions(ConfigBase):
     use_active_gpu: Optional[bool] = None
-    max_trial_number_per_gpu: int = Field(1, ge=1)
+    max_trial_number_per_gpu: StrictInt = Field(1, ge=1)
     gpu_indices: Optional[list[int]] = None
 
     _norm_gpu = field_validator("gpu_indices", mode="before")(_gpu_indices)
@@ -39,7 +45,7 @@ class LocalConfig(_GpuOptions):
     # nniray extensions (documented in docs/decisions/runtime.md)
     trial_cpu_number: Optional[float] = Field(None, gt=0, description="CPUs reserved per trial; default: the cluster's CPUs / concurrency, at most 1")
     ray_address: Optional[str] = Field(None, description="attach to this Ray cluster ('auto' or 'host:port'); default: start or reuse a local one")
-    max_trial_retries: int = Field(0, ge=0, description="re-run a trial whose worker node or runner died, this many times")
+    max_trial_retries: StrictInt = Field(0, ge=0, description="re-run a trial whose worker node or runner died, this many times")
 
 
 class RemoteMachineConfig(_GpuOptions):
@@ -53,13 +59,13 @@ class RemoteMachineConfig(_GpuOptions):
 
 
 class RemoteConfig(ConfigBase):
-    platform: Literal["remote"]
+    platform: Literal["remote"] = "remote"
     machine_list: list[RemoteMachineConfig] = Field(min_length=1)
     reuse_mode: bool = True
 
 
 class OpenpaiConfig(ConfigBase):
-    platform: Literal["openpai", "pai"]
+    platform: Literal["openpai", "pai"] = "openpai"
     host: str
     username: str
     token: str
@@ -76,7 +82,7 @@ class OpenpaiConfig(ConfigBase):
 
 
 class AmlConfig(ConfigBase):
-    platform: Literal["aml"]
+    platform: Literal["aml"] = "aml"
     docker_image: str = "msranni/nni:latest"
     subscription_id: str
     resource_group: str
@@ -87,7 +93,7 @@ class AmlConfig(ConfigBase):
 
 
 class DlcConfig(ConfigBase):
-    platform: Literal["dlc"]
+    platform: Literal["dlc"] = "dlc"
     type: str = "Worker"
     image: str
     job_type: str = "TFJob"
@@ -125,7 +131,7 @@ class _K8sRole(ConfigBase):
 
 
 class KubeflowConfig(ConfigBase):
-    platform: Literal["kubeflow"]
+    platform: Literal["kubeflow"] = "kubeflow"
     operator: Literal["tf-operator", "pytorch-operator"]
     api_version: str = "v1"
     storage: _K8sStorage
@@ -136,7 +142,7 @@ class KubeflowConfig(ConfigBase):
 
 
 class FrameworkControllerConfig(ConfigBase):
-    platform: Literal["frameworkcontroller"]
+    platform: Literal["frameworkcontroller"] = "frameworkcontroller"
     service_account_name: Optional[str] = None
     task_roles: list[_K8sRole] = Field(min_length=1)
     storage: _K8sStorage
@@ -146,7 +152,7 @@ class FrameworkControllerConfig(ConfigBase):
 
 
 class AdlConfig(ConfigBase):
-    platform: Literal["adl"]
+    platform: Literal["adl"] = "adl"
     namespace: str = "default"
     image: Optional[str] = None
 
