@@ -87,8 +87,6 @@ class ExperimentMetrics:
         count that drops to nothing shows as 0, not as its last value."""
         given = {_status_text(k): int(v) for k, v in counts.items()}
         for status in TrialStatus:
-            if status is TrialStatus.UNKNOWN and status.value not in given:
-                continue
             self._record(TRIALS, "set", given.get(status.value, 0), status=status.value)
 
     def best_metric(self, value: float | None) -> None:

@@ -205,6 +205,8 @@ def test_derived_columns_follow_writes_that_bypass_the_methods(store, tmp_path):
     t = store.trial("trial001")
     assert t.intermediate_count == 4 and t.final_value == 9.0
     assert "new_key" in store.final_keys()
+    assert ids(store.trials_page(TrialQuery(sort="final.new_key", order="desc"))) == ["trial001", "trial000"]
+    assert ids(store.trials_page(TrialQuery(sort="final.acc", order="desc"))) == ["trial000", "trial001"]
 
 
 def test_legacy_dict_reads_keep_their_shape(store):
@@ -240,6 +242,9 @@ def test_a_file_from_the_previous_schema_is_upgraded_and_backfilled(tmp_path):
     t = ro.trial("old")
     assert (t.intermediate_count, t.final_value) == (3, 0.7)
     assert ro.param_names() == ["lr"] and ro.final_keys() == ["default", "f1"]
+    assert ids(ro.trials_page(TrialQuery(sort="param.lr"))) == ["old"]
+    assert ro.trials_page(TrialQuery(params={"lr": 0.1})).total == 1
+    assert ids(ro.trials_page(TrialQuery(sort="final.f1", order="desc"))) == ["old"]
     assert ro.latest_metrics()[0].type is MetricType.FINAL
     ro.close()
     rw = ExperimentStore(tmp_path)  # a second open does not migrate twice

@@ -47,6 +47,8 @@ def fill(exp_dir: Path, n: int = 12) -> ExperimentStore:
 @contextlib.contextmanager
 def serve(exp_dir: Path, **kw: Any) -> Iterator[RestServer]:
     session = kw.pop("session", None) or StoreSession(exp_dir, exp_id="exp1")
+    # The middleware is tested on its own: the session (read-only itself) answers what gets past it.
+    kw.setdefault("readonly", False)
     server = RestServer(session, 0, **kw)
     server.start()
     deadline = time.time() + 30

@@ -240,3 +240,18 @@ def test_logs_refuse_names_outside_the_log_folder(server, name):
 def test_logs_serve_the_log_folder(server):
     code, body, _ = call(server, "GET", "/logs/nniray.stdout")
     assert code == 200 and body == "daemon output\n"
+
+
+def test_a_view_session_is_served_read_only_by_default(exp_dir):
+    with serve(exp_dir, token=TOKEN, readonly=None) as s:  # StoreSession.mode == "view"
+        code, body, _ = call(s, "PUT", PUT, {"params": {"trialConcurrency": 3}}, token=TOKEN)
+        assert code == 403 and "opened with `view`" in body["error"]
+
+
+def test_a_connection_that_sends_no_request_is_closed(exp_dir):
+    with serve(exp_dir, header_timeout=0.5) as s:
+        conn = socket.create_connection(("127.0.0.1", s.port))
+        conn.sendall(b"GET /api/v1/nni/version HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers never end
+        conn.settimeout(30)
+        assert conn.recv(4096) == b""  # closed by the server, not left holding a slot
+        conn.close()

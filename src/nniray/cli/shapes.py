@@ -9,6 +9,7 @@ client decodes it twice), ``export-data`` values as JSON text.  Nothing here imp
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -59,13 +60,13 @@ def trial_job_info(store: TrialStore, exp_dir: Path, t: TrialRecord | dict,
     """A stored trial as NNI's ``TrialJobInfo``."""
     if isinstance(t, dict):
         t = store.trial(t["trial_id"]) or _record_of(t)
-    tdir = Path(exp_dir) / "trials" / t.trial_id
+    tdir = os.path.join(exp_dir, "trials", t.trial_id)  # str paths: this runs per trial in big lists
     if finals is None:
         finals = store.trial_metrics(t.trial_id, MetricType.FINAL)
     info: dict[str, Any] = {
         "trialJobId": t.trial_id, "sequenceId": t.sequence_id, "status": t.status.value,
         "hyperParameters": [_hyper_parameters(t.hyper_params)],
-        "logPath": str(tdir), "stderrPath": str(tdir / "stderr"),
+        "logPath": tdir, "stderrPath": os.path.join(tdir, "stderr"),
         "startTime": ms(t.start_time or t.submit_time),
     }
     if t.end_time is not None:

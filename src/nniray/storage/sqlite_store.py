@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from nniray.errors import NniRayError
+
 from .trial_store import (Changes, MetricRecord, MetricType, OptimizeMode, QueryError, SortOrder, TrialPage,
                           TrialQuery, TrialRecord, TrialStatus, TrialStore, sort_column)
 
@@ -75,6 +77,17 @@ def _keys_of(expr: str, table: str) -> str:
     return (f"INSERT OR IGNORE INTO {table}(name) SELECT key FROM json_each(CASE WHEN {expr} IS NOT NULL "
             f"AND json_valid({expr}) AND json_type({expr}) = 'object' THEN {expr} ELSE '{{}}' END) "
             f"WHERE key IS NOT NULL;")
+
+
+def _object(expr: str) -> str:
+    """``expr`` if it is a JSON object, else an empty one (json_each of bad JSON would raise)."""
+    return (f"CASE WHEN {expr} IS NOT NULL AND json_valid({expr}) AND json_type({expr}) = 'object' "
+            f"THEN {expr} ELSE '{{}}' END")
+
+
+def _values_of(expr: str, kind: int) -> str:
+    return (f"INSERT OR REPLACE INTO trial_values SELECT NEW.trial_id, {kind}, j.key, j.value, NEW.sequence_id "
+            f"FROM json_each({_object(expr)}) AS j WHERE j.key IS NOT NULL;")
 
 
 # Schema migrations, applied in order; PRAGMA user_version says how many a file has had.  A
@@ -135,11 +148,41 @@ MIGRATIONS: list[str] = [
     ALTER TABLE metrics_by_attempt RENAME TO metrics;
     CREATE INDEX IF NOT EXISTS metrics_trial ON metrics(trial_id);
     """,
+    # 3: the FINAL row of a trial without reading its intermediate results (TrialJobInfo lists
+    # of many trials): a partial index, one entry per trial, untouched by PERIODICAL writes.
+    """
+    CREATE INDEX IF NOT EXISTS metrics_final ON metrics(trial_id) WHERE type = 'FINAL';
+    """,
+    # 4: parameter values and final-dict values as indexed rows (kind 0: parameter, 1: final
+    # key), kept by triggers: a page sorted or filtered by a parameter or a metric key walks an
+    # index instead of parsing every trial's JSON.
+    f"""
+    CREATE TABLE IF NOT EXISTS trial_values (
+        trial_id TEXT NOT NULL, kind INTEGER NOT NULL, name TEXT NOT NULL, value, sequence_id INTEGER NOT NULL,
+        PRIMARY KEY (trial_id, kind, name)) WITHOUT ROWID;
+    INSERT OR REPLACE INTO trial_values SELECT t.trial_id, 0, j.key, j.value, t.sequence_id FROM trials t,
+        json_each({_object("json_extract(t.hyper_params, '$.parameters')")}) AS j WHERE j.key IS NOT NULL;
+    INSERT OR REPLACE INTO trial_values SELECT t.trial_id, 1, j.key, j.value, t.sequence_id FROM trials t,
+        json_each({_object('t.final')}) AS j WHERE j.key IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS trial_values_sorted ON trial_values(kind, name, value, sequence_id);
+    CREATE TRIGGER IF NOT EXISTS trial_values_inserted AFTER INSERT ON trials BEGIN
+        {_values_of("json_extract(NEW.hyper_params, '$.parameters')", 0)}
+        {_values_of('NEW.final', 1)}
+    END;
+    CREATE TRIGGER IF NOT EXISTS trial_values_final AFTER UPDATE OF final ON trials BEGIN
+        DELETE FROM trial_values WHERE trial_id = NEW.trial_id AND kind = 1;
+        {_values_of('NEW.final', 1)}
+    END;
+    CREATE TRIGGER IF NOT EXISTS trial_values_params AFTER UPDATE OF hyper_params ON trials BEGIN
+        DELETE FROM trial_values WHERE trial_id = NEW.trial_id AND kind = 0;
+        {_values_of("json_extract(NEW.hyper_params, '$.parameters')", 0)}
+    END;
+    """,
 ]
 
 TRIAL_FIELDS = ("trial_id", "sequence_id", "parameter_id", "hyper_params", "status", "submit_time",
                 "start_time", "end_time", "message", "final", "attempt", "node", "customized")
-FINAL_STATUSES = tuple(s.value for s in TrialStatus if s.is_final and s is not TrialStatus.UNKNOWN)
+FINAL_STATUSES = tuple(s.value for s in TrialStatus if s.final)
 _TRIAL_COLUMNS = ", ".join(TRIAL_FIELDS) + ", final_value"
 _METRIC_COLUMNS = "id, trial_id, parameter_id, type, sequence, value, timestamp"
 _PLAIN_SORT_SQL = {"sequenceId": "sequence_id", "trialJobId": "trial_id", "status": "status",
@@ -147,11 +190,11 @@ _PLAIN_SORT_SQL = {"sequenceId": "sequence_id", "trialJobId": "trial_id", "statu
                    "final": "final_value"}
 
 
-class FencedError(RuntimeError):
+class FencedError(NniRayError, RuntimeError):
     """Another controller took over this experiment's store; this one must stop writing."""
 
 
-class StoreVersionError(RuntimeError):
+class StoreVersionError(NniRayError, RuntimeError):
     """The store file is newer than this nniray, or too old to read and not writable to upgrade."""
 
 
@@ -398,7 +441,7 @@ class ExperimentStore(TrialStore):
 
     # ============================================================================ TrialStore (reads)
     @staticmethod
-    def _record(r: sqlite3.Row, intermediate_count: int = 0) -> TrialRecord:
+    def _record(r: sqlite3.Row, intermediate_count: int | None = 0) -> TrialRecord:
         return TrialRecord(
             trial_id=r["trial_id"], sequence_id=r["sequence_id"], parameter_id=r["parameter_id"],
             hyper_params=json.loads(r["hyper_params"]), status=TrialStatus(r["status"]),
@@ -408,8 +451,11 @@ class ExperimentStore(TrialStore):
             intermediate_count=intermediate_count, attempt=r["attempt"], node=r["node"],
             customized=bool(r["customized"]))
 
-    def _records(self, rows: list[sqlite3.Row]) -> list[TrialRecord]:
-        """Records of these rows, with their intermediate counts (one indexed query for all)."""
+    def _records(self, rows: list[sqlite3.Row], with_counts: bool = True) -> list[TrialRecord]:
+        """Records of these rows, with their intermediate counts (one indexed query for all;
+        bulk reads skip it: ``intermediate_count`` is None there)."""
+        if not with_counts:
+            return [self._record(r, None) for r in rows]
         counts: dict[str, int] = {}
         ids = [r["trial_id"] for r in rows]
         for i in range(0, len(ids), 500):  # under SQLite's bound-parameter limit
@@ -454,45 +500,68 @@ class ExperimentStore(TrialStore):
             else:
                 clauses.append("trial_id LIKE ? ESCAPE '\\'")
                 args.append(f"%{like}%")
-        for name, value in q.params.items():
+        for name, value in q.params.items():  # through the (kind, name, value) index
+            sub = "trial_id IN (SELECT trial_id FROM trial_values WHERE kind = 0 AND name = ? AND value {})"
             if isinstance(value, (dict, list)):
-                clauses.append("json_extract(hyper_params, ?) = json(?)")
-                args += [json_path("parameters", name), json.dumps(value)]
+                clauses.append(sub.format("= json(?)"))
+                args += [name, json.dumps(value)]
+            elif value is None:
+                clauses.append(sub.format("IS NULL"))
+                args.append(name)
             else:
-                clauses.append("json_extract(hyper_params, ?) IS ?")
-                args += [json_path("parameters", name), int(value) if isinstance(value, bool) else value]
+                clauses.append(sub.format("= ?"))
+                args += [name, int(value) if isinstance(value, bool) else value]
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
     def trials_page(self, query: TrialQuery) -> TrialPage:
         where, args = self._where(query)
         kind, key = sort_column(query.sort)
-        sort_args: list = []
         order = "DESC" if SortOrder(query.order) is SortOrder.DESC else "ASC"
         if kind == "final" and key is None:
             # Two index range scans instead of one sort of every trial: the rows with a value
             # (ordered by the final-value index), then those without.
             return self._final_page(query, where, args, order)
-        if kind == "final":
-            expr = "(CASE WHEN json_valid(final) THEN json_extract(final, ?) END)"
-            sort_args.append(json_path(key))
-        elif kind == "param":
-            expr = "json_extract(hyper_params, ?)"
-            sort_args.append(json_path("parameters", key))
-        else:
-            expr = _PLAIN_SORT_SQL[kind]
+        if kind in ("final", "param"):
+            return self._value_page(query, where, args, order, 0 if kind == "param" else 1, key)
+        expr = _PLAIN_SORT_SQL[kind]
         # Missing values last in either direction; the sequence id makes the order total.
         tie = "" if kind == "sequenceId" else f", sequence_id {order}"
         sql = (f"SELECT {_TRIAL_COLUMNS} FROM trials{where} ORDER BY {expr} IS NULL, {expr} {order}{tie} "
                f"LIMIT ? OFFSET ?")
-        rows = self._all(sql, [*args, *sort_args, *sort_args, query.limit, query.offset])
+        rows = self._all(sql, [*args, query.limit, query.offset])
         total = self._all(f"SELECT COUNT(*) FROM trials{where}", args)[0][0]
         return TrialPage(total, query.offset, query.limit, self._records(rows),
                          self.param_names(), self.final_keys())
 
+    def _value_page(self, query: TrialQuery, where: str, args: list, order: str, kind: int, key: str) -> TrialPage:
+        """Sorted by a parameter (kind 0) or a final-dict key (kind 1): the trials that have it in
+        the order of the trial_values index, then those without it."""
+        having = ("(SELECT trial_id AS vid, value AS vval, sequence_id AS vseq FROM trial_values "
+                  "WHERE kind = ? AND name = ?) JOIN trials ON trials.trial_id = vid")
+        if where:
+            n_with = self._all(f"SELECT COUNT(*) FROM {having}{where}", [kind, key, *args])[0][0]
+        else:  # the index alone counts them
+            n_with = self._all("SELECT COUNT(*) FROM trial_values WHERE kind = ? AND name = ?", [kind, key])[0][0]
+        n_all = self._all(f"SELECT COUNT(*) FROM trials{where}", args)[0][0]
+        rows: list = []
+        if query.offset < n_with:
+            rows = self._all(f"SELECT {_TRIAL_COLUMNS} FROM {having}{where} ORDER BY vval {order}, vseq {order} "
+                             f"LIMIT ? OFFSET ?", [kind, key, *args, query.limit, query.offset])
+        if len(rows) < query.limit:
+            lacks = ("NOT EXISTS (SELECT 1 FROM trial_values v WHERE v.trial_id = trials.trial_id AND v.kind = ? "
+                     "AND v.name = ?)")
+            cond = f"{where} AND {lacks}" if where else f" WHERE {lacks}"
+            rows += self._all(f"SELECT {_TRIAL_COLUMNS} FROM trials{cond} ORDER BY sequence_id {order} LIMIT ? OFFSET ?",
+                              [*args, kind, key, query.limit - len(rows), max(0, query.offset - n_with)])
+        return TrialPage(n_all, query.offset, query.limit, self._records(rows), self.param_names(), self.final_keys())
+
     def _final_page(self, query: TrialQuery, where: str, args: list, order: str) -> TrialPage:
         has = f"{where} AND final_value IS NOT NULL" if where else " WHERE final_value IS NOT NULL"
         lacks = f"{where} AND final_value IS NULL" if where else " WHERE final_value IS NULL"
-        n_with = self._all(f"SELECT COUNT(*) FROM trials{has}", args)[0][0]
+        # Counted as all minus those without: "IS NULL" is an index lookup, while "IS NOT NULL"
+        # would make SQLite scan every row and compute the generated column from its JSON.
+        n_without = self._all(f"SELECT COUNT(*) FROM trials{lacks}", args)[0][0]
+        n_with = self._all(f"SELECT COUNT(*) FROM trials{where}", args)[0][0] - n_without
         rows: list = []
         if query.offset < n_with:
             rows = self._all(f"SELECT {_TRIAL_COLUMNS} FROM trials{has} ORDER BY final_value {order}, "
@@ -500,18 +569,19 @@ class ExperimentStore(TrialStore):
         if len(rows) < query.limit:
             rows += self._all(f"SELECT {_TRIAL_COLUMNS} FROM trials{lacks} ORDER BY sequence_id {order} "
                               f"LIMIT ? OFFSET ?", [*args, query.limit - len(rows), max(0, query.offset - n_with)])
-        total = n_with + self._all(f"SELECT COUNT(*) FROM trials{lacks}", args)[0][0]
+        total = n_with + n_without
         return TrialPage(total, query.offset, query.limit, self._records(rows),
                          self.param_names(), self.final_keys())
 
-    def iter_trials(self, statuses: Sequence[TrialStatus | str] = (), batch_size: int = 1000) -> Iterator[TrialRecord]:
+    def iter_trials(self, statuses: Sequence[TrialStatus | str] = (), batch_size: int = 1000,
+                    with_counts: bool = False) -> Iterator[TrialRecord]:
         names = self._statuses(statuses)
         cond = f" AND status IN ({','.join('?' * len(names))})" if names else ""
         last = -1
         while True:  # keyset pages: no read transaction or lock is held between batches
             rows = self._all(f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE sequence_id > ?{cond} "
                              f"ORDER BY sequence_id LIMIT ?", [last, *names, batch_size])
-            yield from self._records(rows)
+            yield from self._records(rows, with_counts)
             if len(rows) < batch_size:
                 return
             last = rows[-1]["sequence_id"]
@@ -595,15 +665,18 @@ class ExperimentStore(TrialStore):
         return out
 
     def finals(self, max_points: int) -> tuple[int, list[TrialRecord]]:
-        total = self._all("SELECT COUNT(*) FROM trials WHERE final_value IS NOT NULL")[0][0]
+        total = (self._all("SELECT COUNT(*) FROM trials")[0][0]
+                 - self._all("SELECT COUNT(*) FROM trials WHERE final_value IS NULL")[0][0])
         if total <= max_points:
             rows = self._all(f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE final_value IS NOT NULL ORDER BY sequence_id")
         else:
-            step = -(-total // max_points)  # ceil: at most max_points rows
-            rows = self._all(f"SELECT {_TRIAL_COLUMNS} FROM (SELECT *, ROW_NUMBER() OVER (ORDER BY sequence_id) - 1 "
-                             f"AS rn FROM trials WHERE final_value IS NOT NULL) WHERE rn % ? = 0 ORDER BY sequence_id",
-                             (step,))
-        return total, self._records(rows)
+            # Every step-th sequence id: evenly spread, at most max_points rows, and the final's
+            # JSON is looked at only for the rows kept.
+            span = self.max_sequence_id() + 1
+            step = max(1, -(-span // max_points))
+            rows = self._all(f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE sequence_id % ? = 0 AND final_value IS NOT "
+                             f"NULL ORDER BY sequence_id LIMIT ?", (step, max_points))
+        return total, self._records(rows, with_counts=False)
 
     def changes_since(self, trial_cursor: int, metric_cursor: int, limit: int = 1000) -> Changes:
         trows = self._all(f"SELECT {_TRIAL_COLUMNS}, change_seq FROM trials WHERE change_seq > ? "

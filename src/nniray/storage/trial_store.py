@@ -13,27 +13,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
-
-class TrialStatus(str, enum.Enum):
-    """NNI's ``TrialJobStatus`` values (a ``str`` enum: equal to the stored text)."""
-
-    UNKNOWN = "UNKNOWN"
-    WAITING = "WAITING"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    USER_CANCELED = "USER_CANCELED"
-    SYS_CANCELED = "SYS_CANCELED"
-    EARLY_STOPPED = "EARLY_STOPPED"
-
-    @property
-    def is_final(self) -> bool:
-        return self not in (TrialStatus.UNKNOWN, TrialStatus.WAITING, TrialStatus.RUNNING)
-
-
-class MetricType(str, enum.Enum):
-    PERIODICAL = "PERIODICAL"
-    FINAL = "FINAL"
+# The runtime's typed statuses: one enum for the core, the store and the API (str enums, equal
+# to NNI's words as stored).
+from nniray.runtime.status import MetricType, TrialStatus
 
 
 class SortOrder(str, enum.Enum):
@@ -112,7 +94,7 @@ class TrialRecord:
     message: str | None
     final: Any  # the final metric as reported (number or dict), None before it arrives
     final_value: float | None  # its default value (the number it ranks by)
-    intermediate_count: int
+    intermediate_count: int | None  # None where a bulk read did not count them
     attempt: int
     node: str | None
     customized: bool
@@ -184,8 +166,10 @@ class TrialStore(ABC):
         """A sorted, filtered page and the total that matches the filter."""
 
     @abstractmethod
-    def iter_trials(self, statuses: Sequence[TrialStatus | str] = (), batch_size: int = 1000) -> Iterator[TrialRecord]:
-        """Every trial in sequence order, read in batches (bounded memory at any size)."""
+    def iter_trials(self, statuses: Sequence[TrialStatus | str] = (), batch_size: int = 1000,
+                    with_counts: bool = False) -> Iterator[TrialRecord]:
+        """Every trial in sequence order, read in batches (bounded memory at any size);
+        ``with_counts`` also counts each one's intermediate results."""
 
     @abstractmethod
     def count(self, statuses: Sequence[TrialStatus | str] = ()) -> int:

@@ -43,7 +43,7 @@ def summary(s: Any) -> dict:
     status = s.check_status()
     prof = s.profile()
     params = prof.get("params") or {}
-    counts = {st.value: 0 for st in TrialStatus if st is not TrialStatus.UNKNOWN}
+    counts = {st.value: 0 for st in TrialStatus}
     for st, n in s.store.counts_by_status().items():
         counts[st.value] = n
     mode = _mode(s)
