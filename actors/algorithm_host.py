@@ -13,6 +13,7 @@ import logging
 import os
 from typing import Any
 
+from nniray.strategies.registry import create_algorithm
 from nniray.tuner import NoMoreTrialError
 
 log = logging.getLogger("nniray.dispatcher")
@@ -23,10 +24,10 @@ class NotInitialized(RuntimeError):
 
 
 def _build(kind: str, algo_cfg: dict, log_dir: str | None) -> Any:
-    from nniray.strategies.registry import create_algorithm
+    # NNI_LOG_DIRECTORY (the algorithm's working directory, NNI's variable) is set for this
+    # host's process by its actor options (runtime_env), never in the driver.
     if log_dir:
         os.makedirs(log_dir, exist_ok=True)
-        os.environ["NNI_LOG_DIRECTORY"] = log_dir  # NNI: the algorithm's working directory
         _log_to(os.path.join(log_dir, "dispatcher.log"))
     return create_algorithm(kind, name=algo_cfg.get("name"), class_args=algo_cfg.get("classArgs"),
                             class_name=algo_cfg.get("className"), code_directory=algo_cfg.get("codeDirectory"))
@@ -34,7 +35,8 @@ def _build(kind: str, algo_cfg: dict, log_dir: str | None) -> Any:
 
 def _log_to(path: str) -> None:
     """Algorithm logs (ours under ``nniray.*``, a user's under the root logger) go to
-    ``dispatcher.log`` as in NNI."""
+    ``dispatcher.log`` as in NNI.  The root logger touched here is the host actor's own
+    process's (a detached actor has a worker process to itself), not the driver's."""
     root = logging.getLogger()
     if any(isinstance(h, logging.FileHandler) and h.baseFilename == path for h in root.handlers):
         return

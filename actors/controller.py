@@ -1,41 +1,62 @@
-"""The experiment controller: one async actor per experiment that owns its state.
+"""The experiment controller: one async actor per experiment, a thin shell around
+:class:`nniray.runtime.core.ExperimentCore`.
+
+The core decides; this shell turns Ray replies into the core's events and runs the commands
+the core returns: store writes (on the writer thread, :mod:`nniray.actors.store_writer`),
+runner calls (through the training service's runner pool), algorithm calls (through one
+:class:`~nniray.runtime.ports.AlgorithmPort`, whatever the algorithm is).
 
 Rules it keeps:
 
-- **Write before acting.** A trial row (status RUNNING, its runner, its parameters) is
-  committed before the trial is dispatched; a metric row before the tuner or assessor hears
-  of it; a status before the loop acts on it.
+- **Write before acting.** The commands of a batch run only after the batch's writes have
+  committed: a trial row (RUNNING, its runner, its parameters) before the trial is dispatched,
+  a trial's end before the algorithm hears of it, a status before it is acted on.  A metric
+  row is committed before the core (and so the algorithm) hears of the metric.
 - **Restart-safe.** The controller is a detached, named actor with ``max_restarts=-1``.  A
-  fresh process rebuilds everything from the SQLite store: it re-attaches to the named runner
-  and tuner actors, collects the outcomes of trials that ran on while it was down
+  fresh process rebuilds everything from the SQLite store: it re-attaches to the named runners
+  and algorithm actors, collects the outcomes of trials that ran on while it was down
   (``TrialRunner.wait``), re-sends to the tuner the results it may have missed
   (``TunerHost.sync``), and never creates a trial twice (sequence ids come from the store).
-- **Bounded pool.** Trials run on ``trialConcurrency`` reused runner actors.
-
-Statuses follow NNI: INITIALIZED → RUNNING → NO_MORE_TRIAL (limits reached or tuner exhausted,
-running trials go on) → DONE; STOPPING → STOPPED; ERROR.
+- **Resume reads what trials wrote.** A resumed experiment first reads each interrupted
+  trial's metrics file to its end (:mod:`nniray.actors.trial_records`), then records how it
+  ended, then rebuilds the algorithm from every stored result.
+- **A store that cannot be written is an ERROR, not a hang**: the reason is kept in memory
+  (``get_status``) and in ``log/controller-status.json`` (:mod:`nniray.runtime.sidecar`).
 """
 from __future__ import annotations
 
 import asyncio
+import inspect
+import json
 import logging
 import os
 import secrets
 import string
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
-import ray
 from ray.exceptions import RayActorError, RayError
 
-from nniray.actors import names
-from nniray.actors.algorithm_host import NotInitialized
+from nniray.actors import trial_records
+from nniray.actors.algorithms import build_port, short
+from nniray.actors.store_writer import StoreWriter
+from nniray.config import parse_duration
+from nniray.runtime import commands as c
+from nniray.runtime import sidecar
+from nniray.runtime import events as e
+from nniray.runtime.core import ExperimentCore, Limits, check_update
+from nniray.runtime.status import ExperimentStatus, MetricType, TrialStatus
+from nniray.search_space import SearchSpaceError
 from nniray.storage import ExperimentStore, FencedError
-from nniray.utils import MetricError, extract_scalar_reward
+from nniray.training_services.local import LocalTrainingService
 
-LIVE_STATUSES = ("INITIALIZED", "RUNNING", "NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL")
 _ID_ALPHABET = string.ascii_letters + string.digits
+TICK_SECONDS = 0.5
+RUNNER_NAME_RETRY_SECONDS = 0.2
+# The metrics table has an attempt column once the store supports it (an older store has not).
+_STORE_TAKES_ATTEMPT = "attempt" in inspect.signature(ExperimentStore.add_metric).parameters
 
 
 class ExperimentController:
@@ -43,56 +64,51 @@ class ExperimentController:
                  resume: bool = False) -> None:
         self.id = experiment_id
         self.exp_dir = Path(exp_dir)
-        self.cfg = config  # camelCase dict, canonical (absolute paths)
         self.trial_function = trial_function
         (self.exp_dir / "log").mkdir(parents=True, exist_ok=True)
         (self.exp_dir / "trials").mkdir(parents=True, exist_ok=True)
         self.log = _file_logger(f"nniray.controller.{experiment_id}", self.exp_dir / "log" / "nnimanager.log")
         self.store = ExperimentStore(self.exp_dir)
         self.store.claim()  # from here on, a stale controller of this experiment cannot write
-        self.ts = config.get("trainingService") or {"platform": "local"}
+        sidecar.clear(self.exp_dir)  # the store takes writes again: an old store error is past
         prev = self.store.get_meta("status")
         self.recovering = prev is not None
         if prev is None:
-            self.store.set_meta("config", config)
-            self.store.set_meta("start_time", time.time())
-            self.store.set_meta("exec_duration", 0.0)
-            self.store.set_meta("search_space", _search_space_of(config))
-            self._set_status("INITIALIZED")
-        else:
-            # A restart (or resume) of a known experiment: the store is the truth, but a resume
-            # may carry new limits in ``config``.
-            if resume:
+            with self.store.transaction():
                 self.store.set_meta("config", config)
-            self.cfg = self.store.get_meta("config")
-        self.status = self.store.get_meta("status")
+                self.store.set_meta("start_time", time.time())
+                self.store.set_meta("exec_duration", 0.0)
+                self.store.set_meta("search_space", _search_space_of(config))
+                self.store.set_meta("status", ExperimentStatus.INITIALIZED.value)
+        elif resume:
+            # A resume may carry new limits in ``config``; a restart takes the store's.
+            self.store.set_meta("config", config)
+        self.cfg = self.store.get_meta("config")
         self.search_space = self.store.get_meta("search_space", {})
-        self.concurrency = int(self.cfg["trialConcurrency"])
-        self.max_trials = self.cfg.get("maxTrialNumber")
-        self.max_duration = _seconds(self.cfg.get("maxExperimentDuration"))
-        self.max_trial_seconds = _seconds(self.cfg.get("maxTrialDuration"))
-        self.exec_duration = float(self.store.get_meta("exec_duration", 0.0))
-        self._tick = time.time()
-        self.advisor_mode = self.cfg.get("advisor") is not None
-        self.next_seq = self.store.max_sequence_id() + 1
-        self.running: dict[str, dict] = {}  # trial_id -> {runner, parameter_id, hyper_params, start, history}
-        self.runners: dict[int, dict] = {}  # index -> {handle, busy, ready}
-        self.queue: list[dict] = []  # advisor jobs waiting for a slot
-        self.exhausted = bool(self.store.get_meta("exhausted", False))
-        self.errors: list[str] = list(self.store.get_meta("errors", []))
-        self.tuner = self.assessor = self.advisor = None
-        self._wake = asyncio.Event() if _has_loop() else None
-        self._loop_task: asyncio.Task | None = None
-        self._start_task: asyncio.Task | None = None
-        self._tasks: set[asyncio.Task] = set()
-        self._stopping = False
+        ts = self.cfg.get("trainingService") or {}
+        limits = Limits(int(self.cfg["trialConcurrency"]), self.cfg.get("maxTrialNumber"),
+                        _seconds(self.cfg.get("maxExperimentDuration")), _seconds(self.cfg.get("maxTrialDuration")),
+                        int(ts.get("maxTrialRetries", 0) or 0))
+        self.core = ExperimentCore(
+            limits, self._new_trial_id, now=time.time(), status=ExperimentStatus(self.store.get_meta("status")),
+            next_sequence=self.store.max_sequence_id() + 1, exhausted=bool(self.store.get_meta("exhausted", False)),
+            exec_duration=float(self.store.get_meta("exec_duration", 0.0)),
+            errors=tuple(self.store.get_meta("errors", [])))
+        self.service = LocalTrainingService()
+        self.runners: dict[int, Any] = {}  # slot -> runner handle
+        self.algorithm: Any = None
+        self.writer: StoreWriter | None = None
         self._resume = resume
-        self._pending_results: list[dict] = []
-        self._advisor_credit_requested = 0
-        self._retry: list = []  # (trial_id, running entry) of trials whose runner died
-        self._duration_saved = 0.0
+        self._pending: list = []  # commands not yet run, in order
+        self._exec_task: asyncio.Task | None = None
+        self._start_task: asyncio.Task | None = None
+        self._tick_task: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._stop_called = False
+        self._fenced = False
+        self._store_broken = False
         self.log.info("controller up for %s (recovering=%s, resume=%s, status=%s)", self.id, self.recovering,
-                      resume, self.status)
+                      resume, self.core.status)
 
     # ================================================================================ lifecycle
     async def start(self) -> str:
@@ -102,293 +118,361 @@ class ExperimentController:
         if self._start_task is None:
             self._start_task = asyncio.get_running_loop().create_task(self._start_once())
         await asyncio.shield(self._start_task)
-        return self.status
+        return self.core.status.value
 
     async def _start_once(self) -> None:
-        self._wake = asyncio.Event()
+        self.writer = StoreWriter(self.store)
         try:
-            await self._setup_algorithms()
-            if self.recovering:
+            if self._resume:
+                await self._recover_from_files()
+            self.algorithm = build_port(self.cfg, self.id, str(self.exp_dir / "log"), lambda: self.search_space,
+                                        self._history, self.log)
+            self.algorithm.emit = self._feed
+            self.algorithm.spawn = self._spawn
+            answer = await self.algorithm.setup(self.search_space, self._history())
+            if answer is not None:
+                self._feed(answer)
+            if self.recovering and not self._resume:
                 await self._recover_trials()
-        except Exception as e:  # a failing user algorithm must not crash-loop the controller
-            self._fail(f"algorithm setup failed: {e}")
+        except FencedError:
+            self._on_fenced()
             return
-        if self.status in ("INITIALIZED",) or (self._resume and self.status in ("STOPPED", "DONE", "ERROR", "NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL")):
-            self._set_status("RUNNING")
-        self._tick = time.time()
-        self._loop_task = asyncio.get_running_loop().create_task(self._main_loop())
+        except Exception as err:  # noqa: BLE001 - a failing user algorithm must not crash-loop the controller
+            self.log.exception("start failed")
+            self._feed(e.Failed(f"algorithm setup failed: {short(err)}"))
+            await self._drain()
+            return
+        self._feed(e.Started(resume=self._resume))
+        self._tick_task = asyncio.get_running_loop().create_task(self._ticker())
+        await self._drain()
+
+    async def _ticker(self) -> None:
+        while not self.core.finished and not self._fenced:
+            await asyncio.sleep(TICK_SECONDS)
+            self._feed(e.Tick())
 
     async def ping(self) -> dict:
         await self._ensure_started()
-        return {"id": self.id, "status": self.status, "pid": os.getpid()}
+        return {"id": self.id, "status": self.core.status.value, "pid": os.getpid()}
 
     async def stop(self, timeout: float = 10.0) -> str:
         """Cancel running trials (USER_CANCELED), release every actor, end as STOPPED
-        (an experiment that was already DONE stays DONE)."""
-        self._stopping = True
-        final = "DONE" if self.status == "DONE" else "STOPPED"
-        if self.status != "DONE":
-            self._set_status("STOPPING")
-        for tid, t in list(self.running.items()):
-            runner = self.runners.get(t["runner"])
-            if runner is not None:
-                runner["handle"].stop.remote(tid, "USER_CANCELED", "experiment stopped")
+        (an experiment that was already DONE stays DONE, one in ERROR keeps its reason)."""
+        self._stop_called = True
+        if self._start_task is not None:
+            try:
+                await asyncio.shield(self._start_task)
+            except Exception:  # noqa: BLE001 - a failed start is stopped all the same
+                pass
+        if self.writer is None:
+            self.writer = StoreWriter(self.store)
+        self._feed(e.StopRequested())
         deadline = time.time() + timeout
-        while self.running and time.time() < deadline:
+        while not self.core.finished and time.time() < deadline and not self._fenced:
             await asyncio.sleep(0.05)
-        with self.store.transaction():
-            for tid in list(self.running):
-                self.store.update_trial(tid, status="USER_CANCELED", end_time=time.time(),
-                                        message="experiment stopped")
-                self.running.pop(tid)
-        self._accumulate_duration()
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-        self._release_actors()
-        self._set_status(final)
-        self.store.set_meta("end_time", time.time())
-        return self.status
+        if not self.core.finished:
+            self._feed(e.StopDeadline())
+        await self._drain()
+        self._release()
+        return self.core.status.value
 
-    def _release_actors(self) -> None:
-        for r in self.runners.values():
-            _kill(r["handle"])
+    def _release(self) -> None:
+        if self._tick_task is not None:
+            self._tick_task.cancel()
+        for h in self.runners.values():
+            self.service.retire_runner(h)
         self.runners.clear()
-        for h in (self.tuner, self.assessor, self.advisor):
-            if h is not None:
-                _kill(h)
+        if self.algorithm is not None:
+            self.algorithm.release()
 
     # ================================================================================ queries
     async def _ensure_started(self) -> None:
         # After Ray restarts this actor in a fresh process nobody calls start(): the first call
         # that arrives does.
-        if self._start_task is None and not self._stopping and self.store.get_meta("status") in LIVE_STATUSES:
+        if self._start_task is None and not self._stop_called and self.core.status.live:
             await self.start()
 
     async def get_status(self) -> dict:
         await self._ensure_started()
-        return {"status": self.status, "errors": list(self.errors)}
+        return {"status": self.core.status.value, "errors": list(self.core.errors)}
 
     async def get_profile(self) -> dict:
         await self._ensure_started()
-        self._accumulate_duration()
+        nxt = self.core.next_sequence
         return {"id": self.id, "revision": int(self.store.get_meta("revision", 0)),
-                "execDuration": self.exec_duration, "logDir": str(self.exp_dir),
-                "nextSequenceId": self.next_seq, "params": self.cfg,
+                "execDuration": self.core.exec_duration_at(time.time()), "logDir": str(self.exp_dir),
+                "nextSequenceId": nxt, "params": self.cfg,
                 "startTime": self.store.get_meta("start_time"), "endTime": self.store.get_meta("end_time"),
-                "status": self.status, "maxSequenceId": self.next_seq - 1}
+                "status": self.core.status.value, "maxSequenceId": nxt - 1}
 
     def running_count(self) -> int:
-        return len(self.running)
+        return len(self.core.running)
 
     # ================================================================================ updates
     async def update(self, field: str, value: Any) -> dict:
         """Run-time update of ``trialConcurrency``, ``maxTrialNumber``,
         ``maxExperimentDuration`` or ``searchSpace``; takes effect at once."""
         if field == "trialConcurrency":
-            value = int(value)
-            if value < 1:
-                raise ValueError("trialConcurrency must be >= 1")
-            self.concurrency = value
+            core_value = value = int(value)
         elif field == "maxTrialNumber":
-            value = None if value is None else int(value)
-            if value is not None and value < 1:
-                raise ValueError("maxTrialNumber must be >= 1")
-            self.max_trials = value
+            core_value = value = None if value is None else int(value)
         elif field == "maxExperimentDuration":
-            self.max_duration = _seconds(value)
-        elif field == "searchSpace":
-            from nniray.search_space import SearchSpaceError
-            try:
-                if self.advisor_mode:
-                    await self._algo_call(self.advisor, "update_search_space", value)
-                else:
-                    await self._algo_call(self.tuner, "update_search_space", value)
-            except SearchSpaceError as e:
-                cause = getattr(e, "cause", None) or e  # a RayTaskError carries the remote traceback
-                raise ValueError(f"searchSpace: {cause}") from None
-            self.search_space = value
-            self.store.set_meta("search_space", value)
-            self.exhausted = False
-            self.store.set_meta("exhausted", False)
+            core_value = _seconds(value)
         else:
-            raise ValueError(f"cannot update {field!r}; updatable: trialConcurrency, maxTrialNumber, "
-                             f"maxExperimentDuration, searchSpace")
+            core_value = value
+        check_update(field, core_value)  # ValueError naming the field, before anything changes
+        if field == "searchSpace":
+            try:
+                answer = await self.algorithm.update_search_space(value)
+            except SearchSpaceError as err:
+                cause = getattr(err, "cause", None) or err  # a RayTaskError carries the remote traceback
+                raise ValueError(f"searchSpace: {cause}") from None
+            if answer is not None:
+                self._feed(answer)
+            self.search_space = value
         cfg = dict(self.cfg)
         cfg[field] = value
         self.cfg = cfg
-        with self.store.transaction():
-            self.store.set_meta("config", cfg)
-            self.store.set_meta("revision", int(self.store.get_meta("revision", 0)) + 1)
-        self.log.info("updated %s = %r", field, value)
-        return await self._after_update()
 
-    async def _after_update(self) -> dict:
-        if self.status in ("NO_MORE_TRIAL", "DONE") and not self._stopping and self._limits_allow():
-            self._set_status("RUNNING")
-            if self._loop_task is None or self._loop_task.done():
-                self._loop_task = asyncio.get_running_loop().create_task(self._main_loop())
-        self._poke()
+        def record(store: ExperimentStore) -> None:
+            store.set_meta("config", cfg)
+            store.set_meta("revision", int(store.get_meta("revision", 0)) + 1)
+            if field == "searchSpace":
+                store.set_meta("search_space", value)
+        await self._write(record)
+        self.log.info("updated %s = %r", field, value)
+        self._feed(e.UpdateRequested(field, core_value))
         return await self.get_profile()
 
     async def kill_trial(self, trial_id: str) -> bool:
-        t = self.running.get(trial_id)
-        if t is None:
+        if trial_id not in self.core.running:
             return False
-        runner = self.runners.get(t["runner"])
-        if runner is not None:
-            await runner["handle"].stop.remote(trial_id, "USER_CANCELED", "killed by user")
+        self._feed(e.KillRequested(trial_id))
         return True
 
+    async def add_customized_trial(self, parameters: dict) -> dict:
+        """NNI's customized trial (``POST /trial-jobs``): run these parameters next, ahead of the
+        algorithm's (which is not told of the result).  ``{trialJobId, sequenceId}`` once it is
+        created, both None while it waits for a free slot."""
+        await self._ensure_started()
+        if self.core.status is not ExperimentStatus.RUNNING:
+            raise ValueError(f"the experiment is {self.core.status.value}: a customized trial runs only while it "
+                             f"is RUNNING (raise maxTrialNumber or maxExperimentDuration first)")
+        job = {"parameter_id": None, "parameter_source": "customized", "parameters": dict(parameters)}
+        self._feed(e.AlgorithmAnswered(jobs=(e.Job(job),), empty_means_no_more=False))
+        await self._drain()
+        for t in self.core.running.values():
+            if t.hyper_params is job:
+                return {"trialJobId": t.trial_id, "sequenceId": t.sequence_id}
+        return {"trialJobId": None, "sequenceId": None}
+
     async def import_data(self, data: list[dict]) -> int:
-        """``nniray experiment import``: finished results fed to the tuner (not run)."""
-        if self.advisor_mode:
-            cmds = await self._algo_call(self.advisor, "import_data", data)
-            await self._handle_advisor_commands(cmds)
-        else:
-            await self._algo_call(self.tuner, "import_data", data)
-        imported = self.store.get_meta("imported_data", [])
-        self.store.set_meta("imported_data", imported + list(data))
+        """``nniray experiment import``: finished results fed to the algorithm (not run)."""
+        answer = await self.algorithm.import_data(data)
+        if answer is not None:
+            self._feed(answer)
+
+        def record(store: ExperimentStore) -> None:
+            store.set_meta("imported_data", store.get_meta("imported_data", []) + list(data))
+        await self._write(record)
         return len(data)
 
     # ================================================================================ runner → controller
     async def report_events(self, events: list[dict]) -> bool:
         """Metric events from runners (batched, possibly re-sent)."""
         await self._ensure_started()
-        self._ingest(events)
+        await self._ingest(events)
         return True
 
-    def _ingest(self, events: list[dict]) -> None:
-        new = []
-        with self.store.transaction():
-            for ev in events:
-                tid = ev["trial_id"]
-                if ev["type"] == "FINAL":
-                    try:
-                        extract_scalar_reward(ev["value"])
-                    except MetricError as e:
-                        # Kept out of the tuner; the trial's message says why.
-                        self.store.update_trial(tid, message=f"final result rejected: {e}")
-                        continue
-                if self.store.add_metric(tid, ev.get("parameter_id"), ev["type"], ev["sequence"], ev["value"],
-                                         ev.get("timestamp")):
-                    if ev["type"] == "FINAL":
-                        self.store.update_trial(tid, final=ev["value"])
-                    new.append(ev)
-        for ev in new:
-            t = self.running.get(ev["trial_id"])
-            if ev["type"] == "PERIODICAL":
-                if t is not None:
-                    t["history"].append(ev["value"])
-                    if self.assessor is not None and self.status != "STOPPING":
-                        self._spawn(self._assess(ev["trial_id"], list(t["history"])))
-            if self.advisor_mode:
-                self._spawn(self._advisor_metric(ev))
-            elif ev["type"] == "FINAL":
-                hp = t["hyper_params"] if t is not None else (self.store.get_trial(ev["trial_id"]) or {}).get("hyper_params", {})
-                self._pending_results.append({"parameter_id": hp.get("parameter_id"), "parameters": hp.get("parameters"),
-                                              "value": ev["value"], "customized": hp.get("parameter_source") == "customized"})
-        if self._pending_results:
-            self._poke()
+    async def _ingest(self, raw_events: list) -> None:
+        """Check each record, commit the new ones, then tell the core (write before act)."""
+        arrived, rejected = [], []
+        for raw in raw_events or []:
+            ev = e.metric_event(raw)
+            if ev is None:
+                self.log.warning("dropped a metric record that names no trial: %.200r", raw)
+            elif isinstance(ev, e.MetricRejected):
+                rejected.append(ev)
+            else:
+                arrived.append(ev)
+        if arrived:
+            results = {ev.trial_id for ev in arrived if ev.type is MetricType.FINAL
+                       and self.core.accepts_final(ev.trial_id, ev.attempt)}
 
-    # ================================================================================ main loop
-    def _poke(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
+            def record(store: ExperimentStore) -> list:
+                new = []
+                for ev in arrived:
+                    kw = {"attempt": ev.attempt or 0} if _STORE_TAKES_ATTEMPT else {}
+                    if store.add_metric(ev.trial_id, ev.parameter_id, ev.type.value, ev.sequence, ev.value,
+                                        ev.timestamp, **kw):
+                        if ev.trial_id in results and ev.type is MetricType.FINAL:
+                            store.update_trial(ev.trial_id, final=ev.value)
+                            results.discard(ev.trial_id)
+                        new.append(ev)
+                return new
+            new = await self._write(record)
+            for ev in new or []:
+                self._feed(ev)
+        for ev in rejected:
+            self.log.warning("trial %s: %s", ev.trial_id, ev.reason)
+            self._feed(ev)
 
-    async def _main_loop(self) -> None:
-        try:
-            while not self._stopping:
+    # ================================================================================ the core
+    def _feed(self, event: Any) -> None:
+        """Give the core one event; queue its commands for the executor."""
+        if self._fenced:
+            return
+        cmds = self.core.handle(event, time.time())
+        if cmds:
+            self._pending.extend(cmds)
+            if self._exec_task is None or self._exec_task.done():
+                self._exec_task = asyncio.get_running_loop().create_task(self._execute())
+
+    async def _drain(self) -> None:
+        while self._exec_task is not None and not self._exec_task.done():
+            await asyncio.shield(self._exec_task)
+
+    async def _execute(self) -> None:
+        """Run queued commands in order.  Each turn takes everything queued, commits all its
+        writes in one transaction, then runs its acts: no act runs before the writes that
+        precede it are durable."""
+        while self._pending and not self._fenced:
+            batch, self._pending = self._pending, []
+            writes = [w for cmd in batch if isinstance(cmd, c.Persist) for w in cmd.writes]
+            written = True
+            if writes:
+                written = await self._write(lambda store, ws=tuple(writes): _apply(store, ws)) is not _FAILED
+            for cmd in batch:
+                if isinstance(cmd, c.Persist) or (not written and isinstance(cmd, _NEEDS_STORE)):
+                    continue
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=0.5)
-                except asyncio.TimeoutError:
-                    pass
-                self._wake.clear()
-                self._flush_results()
-                self._accumulate_duration()
-                self._manage_runners()
-                await self._fill_slots()
-                self._check_done()
-        except asyncio.CancelledError:
-            pass
+                    self._act(cmd)
+                except Exception:  # noqa: BLE001 - one bad call must not stop the others
+                    self.log.exception("command %r failed", cmd)
+            if self.algorithm is not None:
+                self.algorithm.flush()
+
+    async def _write(self, fn: Any) -> Any:
+        """One job on the writer thread, awaited to its commit.  A store that cannot be written
+        puts the experiment in ERROR (and answers ``_FAILED``)."""
+        if self._store_broken or self._fenced:
+            return _FAILED
+        try:
+            return await self.writer.write(fn)
         except FencedError:
-            # Stay idle rather than exit: an exit would make Ray restart this actor, which would
-            # claim the store back from the rightful controller.
+            self._on_fenced()
+        except Exception as err:  # noqa: BLE001 - sqlite3.OperationalError: database or disk is full, ...
+            self._on_store_failure(err)
+        return _FAILED
+
+    def _on_fenced(self) -> None:
+        # Stay idle rather than exit: an exit would make Ray restart this actor, which would
+        # claim the store back from the rightful controller.
+        if not self._fenced:
             self.log.warning("another controller took over %s; this one stops acting", self.id)
-            self._stopping = True
-        except Exception as e:  # keep the reason in the store and the log
-            self.log.exception("controller loop failed")
-            self._fail(f"controller loop failed: {e!r}")
+        self._fenced = True
 
-    def _flush_results(self) -> None:
-        """Submit the pending final results to the tuner, without waiting: calls from this
-        actor reach the tuner in submission order, so a later generate() sees them.  A tuner
-        that lost its state is rebuilt from the store (which has these results) on its next
-        generate()."""
-        if not self._pending_results or self.tuner is None:
+    def _on_store_failure(self, err: BaseException) -> None:
+        if self._store_broken:
             return
-        batch, self._pending_results = self._pending_results, []
-        self._spawn(self._settle(self.tuner.receive.remote(batch), "receive"))
+        self._store_broken = True
+        reason = f"store write failed: {short(err)}"
+        self.log.error("%s; the experiment stops (resume it once the store can be written)", reason)
+        sidecar.write(self.exp_dir, reason, list(self.core.errors) + [reason])
+        self._feed(e.Failed(reason))
 
-    def _limits_allow(self) -> bool:
-        if self.max_trials is not None and self.next_seq >= self.max_trials:
-            return False
-        if self.max_duration is not None and self.exec_duration >= self.max_duration:
-            return False
-        return not self.exhausted
-
-    async def _fill_slots(self) -> None:
-        if self.status not in ("RUNNING",) or self._stopping:
-            return
-        if not self._limits_allow():
-            self._set_status("NO_MORE_TRIAL")
-            return
-        idle = [i for i, r in self.runners.items() if r["ready"] and r["busy"] is None]
-        free = min(self.concurrency - len(self.running), len(idle))
-        if self.max_trials is not None:
-            free = min(free, self.max_trials - self.next_seq)
-        if free <= 0:
-            return
-        if self.advisor_mode:
-            jobs = await self._advisor_jobs(free)
+    def _act(self, cmd: Any) -> None:
+        if isinstance(cmd, c.DispatchTrial):
+            self._dispatch(cmd)
+        elif isinstance(cmd, c.StopTrial):
+            h = self.runners.get(cmd.slot)
+            if h is not None:
+                h.stop.remote(cmd.trial_id, cmd.status.value, cmd.message)
+        elif isinstance(cmd, c.AckTrial):
+            h = self.runners.get(cmd.slot)
+            if h is not None:
+                h.ack.remote([cmd.trial_id])
+        elif isinstance(cmd, c.StartRunner):
+            self._start_runner(cmd.slot)
+        elif isinstance(cmd, c.RetireRunner):
+            h = self.runners.pop(cmd.slot, None)
+            if h is not None:
+                self.service.retire_runner(h)
+        elif isinstance(cmd, c.RequestTrials):
+            self._spawn(self._answer(self.algorithm.request(cmd.request_id, cmd.count, cmd.parameter_ids),
+                                     fatal=True))
+        elif isinstance(cmd, c.ReportFinal):
+            self._spawn_answer(self.algorithm.report_final(cmd))
+        elif isinstance(cmd, c.ReportIntermediate):
+            self._spawn_answer(self.algorithm.report_intermediate(cmd))
+        elif isinstance(cmd, c.ReportTrialEnd):
+            self._spawn_answer(self.algorithm.trial_end(cmd))
+            self.log.info("trial %s %s", cmd.trial_id, cmd.status)
+        elif isinstance(cmd, c.Finish):
+            self._release()
+            self.log.info("experiment %s", cmd.status)
         else:
-            ids = list(range(self.next_seq, self.next_seq + free))
-            # Whether any trial could still change the tuner's mind, as of this request:
-            # every trial_end before it was submitted before it.
-            busy = bool(self.running) or bool(self._retry)
-            res = await self._algo_call(self.tuner, "generate", ids)
-            jobs = [{"parameter_id": pid, "parameter_source": "algorithm", "parameters": p} for pid, p in res["params"]]
-            if res["no_more"] or (not jobs and not busy and not self.running):
-                self.exhausted = True
-                self.store.set_meta("exhausted", True)
-                self.log.info("tuner has no more trials")
-                self._set_status("NO_MORE_TRIAL")
-        for job in jobs:
-            self._dispatch_new(job, idle.pop(0))
+            raise TypeError(f"unknown command {cmd!r}")
 
-    def _dispatch_new(self, hyper_params: dict, runner_index: int) -> None:
-        tid = self._new_trial_id()
-        seq = self.next_seq = max(self.next_seq, self.store.max_sequence_id() + 1)
-        self.next_seq += 1
-        with self.store.transaction():
-            self.store.add_trial(tid, seq, hyper_params.get("parameter_id"), hyper_params, status="RUNNING",
-                                 customized=hyper_params.get("parameter_source") == "customized")
-            self.store.update_trial(tid, start_time=time.time(), node=str(runner_index))
-        self._run_on(runner_index, tid, seq, hyper_params, attempt=0)
+    def _spawn_answer(self, aw: Awaitable | None) -> None:
+        if aw is not None:
+            self._spawn(self._answer(aw, fatal=False))
 
-    def _run_on(self, runner_index: int, tid: str, seq: int, hyper_params: dict, attempt: int) -> None:
-        runner = self.runners[runner_index]
-        runner["busy"] = tid
-        self.running[tid] = {"runner": runner_index, "parameter_id": hyper_params.get("parameter_id"),
-                             "hyper_params": hyper_params, "start": time.time(), "history": [], "seq": seq,
-                             "attempt": attempt}
-        spec = self._spec(tid, seq, hyper_params)
-        ref = runner["handle"].run.remote(spec)
-        self._spawn(self._await_outcome(tid, ref, runner_index))
+    async def _answer(self, aw: Awaitable, fatal: bool) -> None:
+        try:
+            ev = await aw
+        except Exception as err:  # noqa: BLE001 - the user's algorithm raised
+            if fatal:
+                self.log.exception("the algorithm failed")
+                self._feed(e.Failed(f"the algorithm failed: {short(err)}"))
+            else:
+                self.log.warning("algorithm call failed: %s", short(err))
+            return
+        if ev is not None:
+            self._feed(ev)
 
-    def _spec(self, tid: str, seq: int, hyper_params: dict) -> dict:
-        spec = {"trial_id": tid, "sequence_id": seq, "hyper_params": hyper_params,
-                "trial_dir": str(self.exp_dir / "trials" / tid), "max_trial_seconds": self.max_trial_seconds,
-                "code_dir": self.cfg.get("trialCodeDirectory") or str(Path.cwd())}
+    # ================================================================================ runners
+    def _start_runner(self, slot: int) -> None:
+        try:
+            handle = self.service.start_runner(self.id, slot, self.cfg, self.trial_function)
+        except ValueError:  # the slot's old runner is still being killed: try again shortly
+            self._spawn(self._later(e.RunnerLost(slot), RUNNER_NAME_RETRY_SECONDS))
+            return
+        self.runners[slot] = handle
+        self._spawn(self._await_ready(slot, handle))
+
+    async def _later(self, event: Any, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._feed(event)
+
+    async def _await_ready(self, slot: int, handle: Any) -> None:
+        try:
+            await handle.ready.remote()
+        except RayError as err:
+            self.log.warning("runner %d failed to start: %s", slot, short(err))
+            if self.runners.get(slot) is handle:
+                del self.runners[slot]
+                self._feed(e.RunnerLost(slot))
+            return
+        if self.runners.get(slot) is handle:
+            self._feed(e.RunnerReady(slot))
+
+    def _dispatch(self, cmd: c.DispatchTrial) -> None:
+        handle = self.runners.get(cmd.slot)
+        if handle is None:  # retired meanwhile: the core hears the trial lost its runner
+            self._feed(e.TrialEnded(cmd.trial_id, cmd.slot, e.Outcome.RUNNER_LOST, message="trial runner gone",
+                                    attempt=cmd.attempt))
+            return
+        ref = handle.run.remote(self._spec(cmd))
+        self._spawn(self._await_outcome(cmd.trial_id, cmd.slot, cmd.attempt, cmd.hyper_params, ref))
+
+    def _spec(self, cmd: c.DispatchTrial) -> dict:
+        spec = {"trial_id": cmd.trial_id, "sequence_id": cmd.sequence_id, "hyper_params": cmd.hyper_params,
+                "trial_dir": str(self.exp_dir / "trials" / cmd.trial_id),
+                "max_trial_seconds": self.core.limits.max_trial_seconds,
+                "code_dir": self.cfg.get("trialCodeDirectory") or str(Path.cwd()),
+                # each attempt has its own metrics file (actors/trial_records.py)
+                "attempt": cmd.attempt}
         if self.trial_function is not None:
             spec["function"] = True  # the runner holds the callable (sent once, at creation)
         else:
@@ -399,304 +483,116 @@ class ExperimentController:
             spec["env"] = {"CUDA_VISIBLE_DEVICES": ""}
         return spec
 
-    async def _await_outcome(self, tid: str, ref: Any, runner_index: int) -> None:
+    async def _await_outcome(self, tid: str, slot: int, attempt: int, hyper_params: dict, ref: Any) -> None:
         try:
-            outcome = await ref
-        except RayActorError as e:
-            outcome = {"trial_id": tid, "status": "RUNNER_DIED", "message": f"trial runner died: {_short(e)}",
-                       "events": []}
-        except RayError as e:
-            outcome = {"trial_id": tid, "status": "FAILED", "message": f"runner error: {_short(e)}", "events": []}
-        await self._on_outcome(outcome, runner_index)
+            raw = await ref
+        except RayActorError as err:
+            # What the attempt wrote to its metrics file and the runner could not send.
+            raw = {"trial_id": tid, "status": "RUNNER_DIED", "message": f"trial runner died: {short(err)}",
+                   "events": await self._recover_events(tid, hyper_params.get("parameter_id"), attempt)}
+        except RayError as err:
+            raw = {"trial_id": tid, "status": "FAILED", "message": f"runner error: {short(err)}", "events": []}
+        await self._on_outcome(raw, slot, attempt)
 
-    async def _on_outcome(self, outcome: dict, runner_index: int) -> None:
-        tid = outcome["trial_id"]
-        t = self.running.get(tid)
-        if t is None:
+    async def _recover_events(self, tid: str, parameter_id: Any, attempt: int) -> list[dict]:
+        events, errors = await asyncio.to_thread(trial_records.recover, self.exp_dir / "trials" / tid, tid,
+                                                 parameter_id, attempt)
+        for err in errors:
+            self.log.warning("trial %s: %s", tid, err)
+        return events
+
+    async def _on_outcome(self, raw: dict, slot: int, attempt: int | None) -> None:
+        if isinstance(raw, dict) and raw.get("events"):
+            await self._ingest(raw["events"])
+        ev = e.outcome_event(raw, slot, attempt)
+        if ev is None:
+            self.log.warning("runner %d answered an outcome that names no trial: %.200r", slot, raw)
             return
-        if outcome.get("events"):
-            self._ingest(outcome["events"])
-        status = outcome["status"]
-        runner = self.runners.get(runner_index)
-        if status in ("RUNNER_DIED", "UNKNOWN"):
-            self._drop_runner(runner_index)
-            retries = int(self.ts.get("maxTrialRetries", 0) or 0)
-            if t["attempt"] < retries and not self._stopping:
-                self.running.pop(tid)
-                self._retry.append((tid, t))
-                self.log.warning("trial %s lost its runner; retrying (attempt %d)", tid, t["attempt"] + 1)
-                self._poke()
-                return
-            status = "FAILED"
-        elif runner is not None:
-            if outcome.get("message") == "trial did not stop; its runner is replaced":
-                self._drop_runner(runner_index)
-            else:
-                runner["busy"] = None
-                runner["handle"].ack.remote([tid])
-        self.running.pop(tid, None)
-        with self.store.transaction():
-            fields = {"status": status, "end_time": outcome.get("end_time", time.time())}
-            if outcome.get("message"):
-                cur = self.store.get_trial(tid) or {}
-                fields["message"] = "; ".join(m for m in (cur.get("message"), outcome["message"]) if m)
-            self.store.update_trial(tid, **fields)
-        self.log.info("trial %s %s %s", tid, status, outcome.get("message") or "")
-        success = status == "SUCCEEDED"
-        if self.advisor_mode:
-            self._spawn(self._advisor_trial_end(tid, status, t["hyper_params"]))
-        else:
-            self._flush_results()
-            if self.tuner is not None and t["hyper_params"].get("parameter_source") != "customized":
-                # Submitted now, not from a task: Ray runs one caller's calls to an actor in
-                # submission order, so the next generate() sees this trial ended (PBT's
-                # synchronous steps depend on it).
-                self._spawn(self._settle(self.tuner.trial_end.remote(t["parameter_id"], success), "trial_end"))
-        if self.assessor is not None:
-            self.assessor.trial_end.remote(tid, success)
-        self._poke()
+        self._feed(ev)
 
-    def _check_done(self) -> None:
-        # Retries first: they reuse their trial id and count once.
-        while self._retry and not self._stopping:
-            idle = [i for i, r in self.runners.items() if r["ready"] and r["busy"] is None]
-            if not idle:
-                break
-            tid, t = self._retry.pop(0)
-            self.store.update_trial(tid, attempt=t["attempt"] + 1, node=str(idle[0]), start_time=time.time())
-            self._run_on(idle[0], tid, t["seq"], t["hyper_params"], t["attempt"] + 1)
-        self._check_timeouts()
-        if self.status in ("NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL") and not self.running and not self._retry:
-            if self.advisor_mode and self.queue and self._limits_allow_count():
-                return
-            self._set_status("DONE")
-            self.store.set_meta("end_time", time.time())
-            for r in list(self.runners):
-                self._drop_runner(r)
-
-    def _limits_allow_count(self) -> bool:
-        return self.max_trials is None or self.next_seq < self.max_trials
-
-    def _check_timeouts(self) -> None:
-        # The runner enforces maxTrialDuration itself; this is the backstop for a runner that
-        # cannot (its node is gone, or the trial ignores signals).
-        if self.max_trial_seconds is None:
-            return
-        now = time.time()
-        for tid, t in list(self.running.items()):
-            if now - t["start"] > self.max_trial_seconds + 30:
-                self.log.warning("trial %s exceeded maxTrialDuration and its runner did not stop it", tid)
-                self._drop_runner(t["runner"])
-
-    # ================================================================================ runners
-    def _manage_runners(self) -> None:
-        if self._stopping or self.status not in ("RUNNING", "NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL"):
-            return
-        want = self.concurrency if self.status == "RUNNING" or self._retry else len(self.running)
-        missing = [i for i in range(max(want, 0)) if i not in self.runners]
-        for i in missing:
-            self._create_runner(i)
-        # Shrink: retire idle runners beyond the concurrency.
-        for i in sorted(self.runners, reverse=True):
-            if len(self.runners) <= want:
-                break
-            if self.runners[i]["busy"] is None:
-                self._drop_runner(i)
-
-    def _create_runner(self, index: int) -> None:
-        from nniray.actors.handles import runner_actor_options, RunnerActor
-        name = names.runner(self.id, index)
-        opts = runner_actor_options(self.cfg, name)
-        try:
-            handle = RunnerActor.options(**opts).remote(names.controller(self.id), names.NAMESPACE, index, self.id,
-                                                        self.trial_function)
-        except ValueError:  # an actor with this name still exists (being killed): next tick
-            return
-        self.runners[index] = {"handle": handle, "busy": None, "ready": False}
-        self._spawn(self._await_ready(index, handle))
-
-    async def _await_ready(self, index: int, handle: Any) -> None:
-        try:
-            await handle.ready.remote()
-        except RayError as e:
-            self.log.warning("runner %d failed to start: %s", index, _short(e))
-            if self.runners.get(index, {}).get("handle") is handle:
-                self.runners.pop(index, None)
-            return
-        r = self.runners.get(index)
-        if r is not None and r["handle"] is handle:
-            r["ready"] = True
-            self._poke()
-
-    def _drop_runner(self, index: int) -> None:
-        r = self.runners.pop(index, None)
-        if r is not None:
-            _kill(r["handle"])
-
-    # ================================================================================ algorithms
-    async def _setup_algorithms(self) -> None:
-        from nniray.actors.handles import algorithm_actor
-        log_dir = str(self.exp_dir / "log")
-        data = self._import_payload()
-        if self.advisor_mode:
-            self.advisor = algorithm_actor("advisor", self.id, self.cfg["advisor"], log_dir)
-            ready = await self.advisor.is_ready.remote()
-            if not ready:
-                cmds = await self.advisor.setup.remote(self.search_space, data)
-                await self._handle_advisor_commands(cmds)
-            self._advisor_credit_requested = 0
-        else:
-            self.tuner = algorithm_actor("tuner", self.id, self.cfg["tuner"], log_dir)
-            if await self.tuner.is_ready.remote():
-                n = await self.tuner.sync.remote(self._results_payload())
-                self.log.info("re-attached to tuner; re-sent %d missed results", n)
-            else:
-                n = await self.tuner.setup.remote(self.search_space, data)
-                if n:
-                    self.log.info("tuner rebuilt from %d stored results", n)
-            if self.cfg.get("assessor"):
-                self.assessor = algorithm_actor("assessor", self.id, self.cfg["assessor"], log_dir)
-
-    def _results_payload(self) -> list[dict]:
-        out = []
+    # ================================================================================ algorithm history
+    def _history(self) -> list[dict]:
+        """Every stored result, for an algorithm (re)built from the store."""
+        data = []
         for t in self.store.list_trials():
             if t["final"] is not None:
                 hp = t["hyper_params"]
-                out.append({"parameter_id": hp.get("parameter_id"), "parameters": hp.get("parameters"),
-                            "parameter": hp.get("parameters"), "value": t["final"],
-                            "customized": hp.get("parameter_source") == "customized"})
-        return out
-
-    def _import_payload(self) -> list[dict]:
-        data = self._results_payload()
+                data.append({"parameter_id": hp.get("parameter_id"), "parameters": hp.get("parameters"),
+                             "parameter": hp.get("parameters"), "value": t["final"],
+                             "customized": hp.get("parameter_source") == "customized"})
         for d in self.store.get_meta("imported_data", []):
             data.append({"parameter": d.get("parameter"), "parameters": d.get("parameter"), "value": d.get("value"),
                          "parameter_id": None})
         return data
 
-    async def _algo_call(self, handle: Any, method: str, *args: Any) -> Any:
-        """Call the tuner/advisor, rebuilding it from the store if Ray restarted it empty."""
-        for attempt in range(60):
-            try:
-                return await getattr(handle, method).remote(*args)
-            except NotInitialized:
-                self.log.warning("%s lost its state (restarted); rebuilding from the store", method)
-                data = self._import_payload()
-                if self.advisor_mode:
-                    cmds = await handle.setup.remote(self.search_space, data)
-                    await self._handle_advisor_commands(cmds)
-                else:
-                    await handle.setup.remote(self.search_space, data)
-                if method in ("receive", "sync"):
-                    return None  # the rebuild already included these results
-            except RayActorError:
-                await asyncio.sleep(min(0.1 * (attempt + 1), 1.0))  # restarting: wait and retry
-        raise RuntimeError(f"{method}: algorithm actor unavailable")
-
-    async def _settle(self, ref: Any, what: str) -> None:
-        """Await a fire-and-forget call so its failure is logged (a restarted tuner is rebuilt
-        from the store on its next generate())."""
-        try:
-            await ref
-        except Exception as e:
-            self.log.warning("%s failed: %s", what, _short(e))
-
-    async def _assess(self, tid: str, history: list) -> None:
-        try:
-            good = await self.assessor.assess.remote(tid, history)
-        except Exception as e:
-            self.log.warning("assessor failed on %s: %s", tid, _short(e))
-            return
-        t = self.running.get(tid)
-        if not good and t is not None:
-            runner = self.runners.get(t["runner"])
-            if runner is not None:
-                self.log.info("assessor: trial %s is Bad; early stopping", tid)
-                runner["handle"].stop.remote(tid, "EARLY_STOPPED", "stopped early by the assessor")
-
-    # ---- advisor protocol
-    async def _advisor_jobs(self, free: int) -> list[dict]:
-        need = free - len(self.queue)
-        if need > 0 and not self.exhausted:
-            cmds = await self._algo_call(self.advisor, "request", need)
-            await self._handle_advisor_commands(cmds)
-        jobs, self.queue = self.queue[:free], self.queue[free:]
-        if not jobs and not self.running and self.exhausted:
-            self._set_status("NO_MORE_TRIAL")
-        return jobs
-
-    async def _handle_advisor_commands(self, cmds: list) -> None:
-        import json
-        for cmd, data in cmds or []:
-            if cmd == "TR":
-                job = json.loads(data)
-                job.setdefault("parameter_source", "algorithm")
-                self.queue.append(job)
-            elif cmd == "NO":
-                self.exhausted = True
-                self.store.set_meta("exhausted", True)
-                if not self.running and not self.queue:
-                    self._set_status("NO_MORE_TRIAL")
-            elif cmd == "KI":
-                tid = json.loads(data)
-                await self.kill_trial(tid)
-        if self.queue:
-            self._poke()
-
-    async def _advisor_metric(self, ev: dict) -> None:
-        data = {"parameter_id": ev.get("parameter_id"), "trial_job_id": ev["trial_id"], "type": ev["type"],
-                "sequence": ev["sequence"], "value": ev["value"]}
-        t = self.running.get(ev["trial_id"])
-        if t is not None:
-            data["parameter_id"] = t["parameter_id"]
-        cmds = await self._algo_call(self.advisor, "report_metric", data)
-        await self._handle_advisor_commands(cmds)
-
-    async def _advisor_trial_end(self, tid: str, status: str, hyper_params: dict) -> None:
-        import json
-        cmds = await self._algo_call(self.advisor, "trial_end",
-                                     {"trial_job_id": tid, "event": status, "hyper_params": json.dumps(hyper_params)})
-        await self._handle_advisor_commands(cmds)
-
     # ================================================================================ recovery
+    async def _recover_from_files(self) -> None:
+        """Resume: every trial the store has RUNNING was interrupted.  Read what it wrote to
+        its metrics file, to the end, into the store; then record how it ended (its state
+        file says whether it had finished); only then may the algorithm be rebuilt."""
+        for i in range(max(self.core.limits.concurrency, 1) + 8):  # the old cluster's runners
+            h = self.service.find_runner(self.id, i)
+            if h is not None:
+                self.service.retire_runner(h)
+        for t in self.store.list_trials((TrialStatus.RUNNING.value, TrialStatus.WAITING.value)):
+            tid, attempt = t["trial_id"], int(t["attempt"] or 0)
+            pid = t["hyper_params"].get("parameter_id")
+            events = await self._recover_events(tid, pid, attempt)
+            if events:
+                await self._ingest(events)
+            code = trial_records.ended_state(self.exp_dir / "trials" / tid, attempt)
+            if code == 0:
+                status, why = TrialStatus.SUCCEEDED, "finished while the experiment was interrupted"
+            elif code is not None:
+                status, why = TrialStatus.FAILED, f"exit code {code} while the experiment was interrupted"
+            else:
+                status, why = TrialStatus.SYS_CANCELED, "experiment resumed; the trial was interrupted"
+
+            def record(store: ExperimentStore, tid: str = tid, status: TrialStatus = status, why: str = why) -> None:
+                store.update_trial(tid, status=status.value, end_time=time.time(), message=why)
+            await self._write(record)
+            self.log.info("trial %s: %s (%d records read back)", tid, why, len(events))
+
     async def _recover_trials(self) -> None:
-        """Re-attach to trials that were RUNNING when the previous controller died."""
-        from nniray.actors.handles import find_actor
-        for t in self.store.list_trials(("RUNNING", "WAITING")):
-            tid = t["trial_id"]
-            idx = int(t["node"]) if t["node"] not in (None, "") else None
-            handle = find_actor(names.runner(self.id, idx)) if idx is not None else None
+        """Restart: re-attach to trials that were RUNNING when the previous controller died."""
+        for t in self.store.list_trials((TrialStatus.RUNNING.value, TrialStatus.WAITING.value)):
+            tid, attempt = t["trial_id"], int(t["attempt"] or 0)
+            slot = int(t["node"]) if t["node"] not in (None, "") else None
+            handle = self.service.find_runner(self.id, slot) if slot is not None else None
             known = None
-            if handle is not None and not self._resume:
+            if handle is not None:
                 try:
                     known = await asyncio.wait_for(handle.wait.remote(tid, 0), timeout=30)
-                except Exception:
+                except Exception:  # noqa: BLE001 - a runner that cannot answer is as good as gone
                     known = None
             if known is None or known.get("status") == "UNKNOWN":
-                why = "experiment resumed; the trial was interrupted" if self._resume else "its runner is gone"
-                self.store.update_trial(tid, status="SYS_CANCELED", end_time=time.time(), message=why)
-                self.log.info("trial %s: %s", tid, why)
+                events = await self._recover_events(tid, t["hyper_params"].get("parameter_id"), attempt)
+                if events:
+                    await self._ingest(events)
+
+                def record(store: ExperimentStore, tid: str = tid) -> None:
+                    store.update_trial(tid, status=TrialStatus.SYS_CANCELED.value, end_time=time.time(),
+                                       message="its runner is gone")
+                await self._write(record)
+                self.log.info("trial %s: its runner is gone", tid)
                 continue
-            self.runners[idx] = {"handle": handle, "busy": tid, "ready": True}
+            self.runners[slot] = handle
             hp = t["hyper_params"]
-            self.running[tid] = {"runner": idx, "parameter_id": hp.get("parameter_id"), "hyper_params": hp,
-                                 "start": t["start_time"] or time.time(), "history": self.store.intermediate_history(tid),
-                                 "seq": t["sequence_id"], "attempt": t["attempt"]}
+            self._feed(e.RecoveredTrial(tid, t["sequence_id"], hp, slot, attempt, t["start_time"] or time.time(),
+                                        tuple(self.store.intermediate_history(tid))))
             if known.get("status") == "RUNNING":
-                self._spawn(self._await_outcome(tid, handle.wait.remote(tid), idx))
+                self._spawn(self._await_outcome(tid, slot, attempt, hp, handle.wait.remote(tid)))
             else:
-                await self._on_outcome(known, idx)
+                await self._on_outcome(known, slot, attempt)
         # Idle runners from before the restart are reused.
-        for i in range(self.concurrency):
+        for i in range(self.core.limits.concurrency):
             if i in self.runners:
                 continue
-            handle = find_actor(names.runner(self.id, i))
+            handle = self.service.find_runner(self.id, i)
             if handle is not None:
-                if self._resume:
-                    _kill(handle)
-                else:
-                    self.runners[i] = {"handle": handle, "busy": None, "ready": False}
-                    self._spawn(self._await_ready(i, handle))
+                self.runners[i] = handle
+                self._feed(e.RecoveredRunner(i))
+                self._spawn(self._await_ready(i, handle))
 
     # ================================================================================ helpers
     def _spawn(self, coro: Any) -> None:
@@ -707,35 +603,44 @@ class ExperimentController:
     def _new_trial_id(self) -> str:
         while True:
             tid = "".join(secrets.choice(_ID_ALPHABET) for _ in range(5))
-            if tid not in self.running and self.store.get_trial(tid) is None:
+            if tid not in self.core.running and self.store.get_trial(tid) is None:
                 return tid
 
-    def _set_status(self, status: str) -> None:
-        if status != getattr(self, "status", None):
-            self.store.set_meta("status", status)
-            self.status = status
-            if hasattr(self, "log"):
-                self.log.info("experiment status: %s", status)
 
-    def _fail(self, message: str) -> None:
-        self.errors.append(message)
-        self.store.set_meta("errors", self.errors)
-        self.log.error(message)
-        self._stopping = True
-        for tid, t in list(self.running.items()):
-            r = self.runners.get(t["runner"])
-            if r is not None:
-                r["handle"].stop.remote(tid, "SYS_CANCELED", "experiment error")
-        self._set_status("ERROR")
+class _Failed:
+    """What a store write that did not happen returns."""
 
-    def _accumulate_duration(self) -> None:
-        now = time.time()
-        if self.status in ("RUNNING", "NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL"):
-            self.exec_duration += now - self._tick
-            if now - self._duration_saved > 1.0:  # persisted once a second, not per loop turn
-                self.store.set_meta("exec_duration", self.exec_duration)
-                self._duration_saved = now
-        self._tick = now
+
+_FAILED = _Failed()
+# Acts that must not run when the writes before them were not committed.
+_NEEDS_STORE = (c.DispatchTrial, c.ReportFinal, c.ReportIntermediate, c.ReportTrialEnd, c.RequestTrials)
+
+
+def _apply(store: ExperimentStore, writes: tuple) -> None:
+    """The core's writes, in order, inside the writer's transaction."""
+    for w in writes:
+        if isinstance(w, c.TrialCreated):
+            hp = w.hyper_params
+            store.add_trial(w.trial_id, w.sequence_id, hp.get("parameter_id"), hp, status=TrialStatus.RUNNING.value,
+                            customized=hp.get("parameter_source") == "customized")
+            store.update_trial(w.trial_id, start_time=w.start_time, node=str(w.slot))
+        elif isinstance(w, c.TrialRestarted):
+            store.update_trial(w.trial_id, attempt=w.attempt, node=str(w.slot), start_time=w.start_time)
+        elif isinstance(w, c.TrialFinished):
+            fields: dict[str, Any] = {"status": w.status.value, "end_time": w.end_time}
+            if w.message:
+                fields["message"] = w.message
+            store.update_trial(w.trial_id, **fields)
+        elif isinstance(w, c.TrialNote):
+            store.update_trial(w.trial_id, message=w.message)
+        elif isinstance(w, c.StatusChanged):
+            store.set_meta("status", w.status.value)
+            if w.errors:
+                store.set_meta("errors", list(w.errors))
+        elif isinstance(w, c.MetaChanged):
+            store.set_meta(w.key, w.value)
+        else:
+            raise TypeError(f"unknown write {w!r}")
 
 
 def _search_space_of(config: dict) -> dict:
@@ -744,34 +649,12 @@ def _search_space_of(config: dict) -> dict:
     if config.get("searchSpace") is not None:
         return config["searchSpace"]
     if config.get("searchSpaceFile"):
-        import json
         return json.loads(Path(config["searchSpaceFile"]).read_text())
     return {}
 
 
 def _seconds(v: Any) -> float | None:
-    from nniray.config import parse_duration
     return parse_duration(v, "duration")
-
-
-def _short(e: BaseException) -> str:
-    s = str(e).strip().splitlines()
-    return s[-1][:300] if s else type(e).__name__
-
-
-def _kill(handle: Any) -> None:
-    try:
-        ray.kill(handle, no_restart=True)
-    except Exception:
-        pass
-
-
-def _has_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-        return True
-    except RuntimeError:
-        return False
 
 
 def _file_logger(name: str, path: Path) -> logging.Logger:

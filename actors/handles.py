@@ -5,6 +5,9 @@ head node (the experiment directory and its SQLite store live there): the contro
 algorithm hosts restart in place (``max_restarts=-1``).  Trial runners go anywhere the trial's
 resources fit and are not restarted: a runner that dies takes its trial with it (FAILED, or
 retried per ``maxTrialRetries``) and the controller starts a new one.
+
+This module does not import the controller (``nniray.actors.client`` wraps it): the
+controller imports this one at its top, so there is no import cycle.
 """
 from __future__ import annotations
 
@@ -15,7 +18,6 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from nniray.actors import names
 from nniray.actors.algorithm_host import AdvisorHost, AssessorHost, TunerHost
-from nniray.actors.controller import ExperimentController
 from nniray.actors.trial_runner import TrialRunner
 
 
@@ -44,7 +46,6 @@ class _RunnerActor(TrialRunner):
 
 
 RunnerActor = ray.remote(_RunnerActor)
-ControllerActor = ray.remote(ExperimentController)
 _HOSTS = {"tuner": (ray.remote(TunerHost), names.tuner), "assessor": (ray.remote(AssessorHost), names.assessor),
           "advisor": (ray.remote(AdvisorHost), names.advisor)}
 
@@ -64,10 +65,13 @@ def controller_options(exp_id: str) -> dict:
 
 
 def algorithm_actor(kind: str, exp_id: str, algo_cfg: dict, log_dir: str) -> Any:
+    """The named host of the experiment's ``kind`` (tuner, assessor, advisor): the live one
+    after a controller restart, else a new one."""
     cls, name_of = _HOSTS[kind]
     return cls.options(name=name_of(exp_id), namespace=names.NAMESPACE, lifetime="detached", get_if_exists=True,
-                       max_restarts=-1, max_task_retries=0, num_cpus=0,
-                       scheduling_strategy=head_node_strategy()).remote(algo_cfg, log_dir)
+                       max_restarts=-1, max_task_retries=0, num_cpus=0, scheduling_strategy=head_node_strategy(),
+                       # NNI's variable for the algorithm's working directory, in its own process only.
+                       runtime_env={"env_vars": {"NNI_LOG_DIRECTORY": log_dir}}).remote(algo_cfg, log_dir)
 
 
 def runner_resources(cfg: dict) -> dict:
@@ -95,3 +99,11 @@ def find_actor(name: str) -> Any | None:
         return ray.get_actor(name, namespace=names.NAMESPACE)
     except ValueError:
         return None
+
+
+def kill_actor(handle: Any) -> None:
+    """Kill for good (no restart); an actor that is already gone is fine."""
+    try:
+        ray.kill(handle, no_restart=True)
+    except Exception:  # noqa: BLE001 - already dead, or its node is gone
+        pass

@@ -28,6 +28,10 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
+# A config_list problem is the project's one ConfigError (the message names
+# ``config_list[i].key`` and how to fix it).
+from nniray.errors import ConfigError
+
 from .layout import out_channel_dim
 from .setting import SETTING_KEYS, PruningSetting, is_activation_target
 
@@ -45,10 +49,6 @@ QUANT_KEYS = ("quant_types", "quant_bits", "quant_dtype", "quant_scheme", "quant
               "fuse_names")
 GRANULARITY_NAMES = ("default", "in_channel", "out_channel", "per_channel")
 PUBLIC_APPLY_METHODS = ("mul", "add")
-
-
-class ConfigError(ValueError):
-    """A config_list problem; the message names ``config_list[i].key`` and how to fix it."""
 
 
 # --------------------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from nniray.errors import NniRayError
+
 from .layout import in_channel_dim, out_channel_dim
 from .target_space import PruningTargetSpace
 
@@ -40,7 +42,7 @@ _EPS = 1e-6
 Key = Tuple[str, str]
 
 
-class SparsityError(ValueError):
+class SparsityError(NniRayError, ValueError):
     pass
 
 

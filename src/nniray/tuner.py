@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from nniray.errors import NniRayError
 
-class NoMoreTrialError(Exception):
+
+class NoMoreTrialError(NniRayError):
     """Raised by a tuner when the search space is exhausted (GridSearch, BatchTuner)."""
 
 

@@ -18,7 +18,9 @@ def ray_session():
     import ray
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if not ray.is_initialized():
-        ray.init(num_cpus=4, namespace="nniray", include_dashboard=False, log_to_driver=False,
+        # address="local": a fresh cluster of our own, never one that another process on this
+        # machine started (a bare ray.init() joins whatever /tmp/ray/ray_current_cluster names).
+        ray.init(address="local", num_cpus=4, namespace="nniray", include_dashboard=False, log_to_driver=False,
                  logging_level="ERROR")
     yield ray
 

@@ -1,7 +1,8 @@
 """The one error type the CLI turns into a single ``ERROR: ...`` line and exit code 1."""
+from nniray.errors import NniRayError
 
 
-class CliError(Exception):
+class CliError(NniRayError):
     """A user-facing failure (unknown id, bad file, experiment not running...); the message says
     what is wrong and what to do."""
 

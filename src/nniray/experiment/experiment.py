@@ -1,30 +1,46 @@
-"""``nniray.experiment.Experiment``: NNI's Python experiment API, driving a controller actor.
+"""``nniray.experiment.Experiment``: NNI's Python experiment API.
 
 The driver validates everything before any actor exists (config, search space, the tuner's
-support for it, classArgs), then starts the experiment's controller as a detached named actor
-on the Ray cluster (a local one is started if none is given).  Reads (trial lists, metrics,
-exports) come straight from the experiment's SQLite store; changes go to the controller.
+support for it, classArgs), then starts the experiment's runtime through one
+:class:`~nniray.actors.client.RuntimeClient` (the controller actor on a Ray cluster; a local
+one is started if none is given).  This module imports no Ray: reads (trial lists, metrics,
+exports) come straight from the experiment's SQLite store; changes go through the client.
+One process runs an experiment at a time (:class:`~nniray.runtime.lock.ExperimentLock`).
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import secrets
 import string
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from nniray.config import ConfigError, ExperimentConfig, build_config, load_config
+from nniray.config import ConfigError, ExperimentConfig, build_config, load_config, parse_duration
 from nniray.config.experiment_config import AlgorithmConfig
-from nniray.config.training_service import LocalConfig
+from nniray.config.training_service import PLATFORM_CLASSES, LocalConfig
+from nniray.errors import ExperimentError
+from nniray.experiment.progress import watch
+from nniray.runtime import sidecar
+from nniray.runtime.lock import ExperimentLock
+from nniray.runtime.status import ExperimentStatus
+from nniray.search_space import SearchSpaceError
 from nniray.storage import ExperimentStore, default_registry
+from nniray.strategies.registry import AlgorithmError, create_algorithm
 
-TERMINAL = ("DONE", "STOPPED", "ERROR", "VIEWED")
+TERMINAL = tuple(s.value for s in ExperimentStatus if s.terminal)
+__all__ = ["Experiment", "ExperimentError", "TrialJob", "TrialMetricData", "TrialResult", "validate_experiment"]
 
 
-class ExperimentError(RuntimeError):
-    """An experiment that cannot be started, found or changed; the message says why."""
+def _runtime() -> Any:
+    """The runtime client class.  Imported on first use, so that reading an experiment
+    (``view``, ``nniray trial ls``) never loads Ray."""
+    from nniray.actors.client import RuntimeClient
+    return RuntimeClient
 
 
 @dataclass
@@ -64,7 +80,6 @@ def _new_id() -> str:
 
 
 def _blank_config(platform: str) -> ExperimentConfig:
-    from nniray.config.training_service import PLATFORM_CLASSES
     if platform not in PLATFORM_CLASSES:
         raise ConfigError(f"unknown platform {platform!r}; known: {', '.join(sorted(PLATFORM_CLASSES))}")
     ts = LocalConfig() if platform == "local" else PLATFORM_CLASSES[platform].model_construct(platform=platform)
@@ -97,8 +112,6 @@ def _config_to_dict(cfg: ExperimentConfig) -> dict:
 def validate_experiment(cfg: ExperimentConfig) -> dict:
     """Everything that can be checked before anything runs.  Returns the search space."""
     cfg.local_service()  # refuses platforms that are not implemented yet
-    from nniray.search_space import SearchSpaceError
-    from nniray.strategies.registry import AlgorithmError, create_algorithm
     space = cfg.load_search_space()
     if cfg.assessor is not None and cfg.tuner is not None and cfg.tuner.name in ("PBTTuner", "PBT"):
         raise ConfigError("assessor: PBTTuner cannot be combined with an assessor (its trials run one step "
@@ -108,12 +121,13 @@ def validate_experiment(cfg: ExperimentConfig) -> dict:
         if algo is None:
             continue
         try:
-            obj = create_algorithm(kind, name=algo.name, class_args=algo.class_args, class_name=algo.class_name,
-                                   code_directory=algo.code_directory)
-            if kind == "tuner":
-                obj.update_search_space(space)
-            elif kind == "advisor":
-                obj.handle_initialize(space)
+            with _sys_path_restored():  # a codeDirectory is imported from, not left on the user's path
+                obj = create_algorithm(kind, name=algo.name, class_args=algo.class_args, class_name=algo.class_name,
+                                       code_directory=algo.code_directory)
+                if kind == "tuner":
+                    obj.update_search_space(space)
+                elif kind == "advisor":
+                    obj.handle_initialize(space)
         except (AlgorithmError, SearchSpaceError) as e:
             raise ConfigError(f"{kind}: {e}") from None
         except ValueError as e:
@@ -121,6 +135,15 @@ def validate_experiment(cfg: ExperimentConfig) -> dict:
     # Each algorithm validated the space itself above (its own format and support matrix:
     # BatchTuner's combine_params, NetworkMorphism's {}, a custom tuner's anything).
     return space
+
+
+@contextlib.contextmanager
+def _sys_path_restored() -> Iterator[None]:
+    saved = list(sys.path)
+    try:
+        yield
+    finally:
+        sys.path[:] = saved
 
 
 class Experiment:
@@ -136,10 +159,10 @@ class Experiment:
         if trial_function is not None:
             self.config.trial_function = trial_function
         self.id = id
-        self._controller: Any = None
+        self._runtime: Any = None  # the RuntimeClient while this process runs the experiment
+        self._lock: ExperimentLock | None = None
         self._store: ExperimentStore | None = None
         self._exp_dir: Path | None = None
-        self._started_ray = False
         self._mode = "new"
 
     # ------------------------------------------------------------------ lifecycle
@@ -162,27 +185,30 @@ class Experiment:
             raise ExperimentError(f"experiment {self.id} already exists in {root}; use Experiment.resume")
         cfg_json = cfg.json_dict()
         cfg_json["searchSpace"] = space  # searchSpaceFile read once, here; the store keeps both
-        self._launch(cfg_json, cfg.trial_function, ray_address or cfg.local_service().ray_address, resume=False)
+        self._launch(cfg_json, cfg.trial_function, ray_address or cfg.local_service().ray_address, resume=False,
+                     port=port)
         print(f"Creating experiment, Experiment ID: {self.id}")
 
-    def _launch(self, cfg_json: dict, trial_function: Any, address: str | None, resume: bool) -> None:
-        from nniray.training_services.local import LocalTrainingService
-        service = LocalTrainingService(address)
-        self._started_ray = service.connect((cfg_json.get("trainingService") or {}).get("gpuIndices"))
-        service.check_fits(cfg_json)
-        if trial_function is not None:
-            service.ship_by_value(trial_function)
+    def _launch(self, cfg_json: dict, trial_function: Any, address: str | None, resume: bool,
+                port: int | None = None) -> None:
         self._exp_dir.mkdir(parents=True, exist_ok=True)
-        self._controller = service.start_controller(self.id, str(self._exp_dir), cfg_json, trial_function, resume)
+        lock = ExperimentLock(self._exp_dir, self.id)
+        lock.acquire(port=port)  # a second driver of this experiment is refused, naming the first
+        try:
+            self._runtime = _runtime().start(self.id, str(self._exp_dir), cfg_json, trial_function, resume, address)
+        except BaseException:
+            lock.release()
+            raise
+        self._lock = lock
         self._store = ExperimentStore(self._exp_dir, readonly=True)
         default_registry().update(self.id, experimentName=cfg_json.get("experimentName"), logDir=str(self._exp_dir),
-                                  status="RUNNING", pid=os.getpid(), startTime=time.time(),
-                                  platform="local", rayAddress=service.address)
+                                  status=ExperimentStatus.RUNNING.value, pid=os.getpid(), startTime=time.time(),
+                                  platform="local", rayAddress=self._runtime.address)
 
     def run(self, port: int | None = None, wait_completion: bool = True, debug: bool = False,
             ray_address: str | None = None) -> bool | None:
         """Start, show progress until the experiment ends, then stop.  True if it ended DONE."""
-        if self._controller is None:
+        if self._runtime is None:
             self.start(port, debug, ray_address)
         if not wait_completion:
             return None
@@ -196,25 +222,22 @@ class Experiment:
         return status == "DONE"
 
     def _watch(self) -> str:
-        from nniray.experiment.progress import watch
         return watch(self)
 
     def stop(self) -> None:
         """Cancel running trials and release the experiment's actors."""
-        if self._controller is None:
+        if self._runtime is None:
             return
-        import ray
         print("Stopping experiment, please wait...")
-        status = "STOPPED"
+        status = ExperimentStatus.STOPPED.value
         try:
-            status = ray.get(self._controller.stop.remote(), timeout=60)
-        except Exception as e:  # the controller may already be gone
+            status = self._runtime.stop()
+        except Exception as e:  # noqa: BLE001 - the controller may already be gone
             print(f"warning: controller did not stop cleanly: {e}")
-        try:
-            ray.kill(self._controller, no_restart=True)
-        except Exception:
-            pass
-        self._controller = None
+        self._runtime = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
         default_registry().update(self.id, status=status, endTime=time.time())
         print("Experiment stopped")
 
@@ -222,7 +245,6 @@ class Experiment:
     def connect(cls, experiment_id: str | int, ray_address: str | None = None) -> "Experiment":
         """Attach to a running experiment (started by another driver or ``nniray create``), by
         id, or by its REST port as NNI's ``Experiment.connect(port)``."""
-        from nniray.training_services.local import LocalTrainingService
         reg = default_registry().all()
         if isinstance(experiment_id, int):
             ids = [k for k, v in reg.items() if v.get("port") == experiment_id]
@@ -230,17 +252,11 @@ class Experiment:
                 raise ExperimentError(f"no experiment is serving on port {experiment_id}")
             experiment_id = ids[0]
         info = reg.get(experiment_id) or {}
-        service = LocalTrainingService(ray_address or info.get("rayAddress") or "auto")
-        service.connect()
-        handle = service.find_controller(experiment_id)
-        if handle is None:
-            raise ExperimentError(f"experiment {experiment_id} is not running on this Ray cluster")
+        runtime = _runtime().attach(experiment_id, ray_address or info.get("rayAddress"))
         exp = cls.__new__(cls)
         Experiment.__init__(exp, "local", id=experiment_id)
-        exp._controller = handle
-        exp._exp_dir = Path(info.get("logDir") or "")
-        import ray
-        profile = ray.get(handle.get_profile.remote())
+        exp._runtime = runtime
+        profile = runtime.profile()
         exp._exp_dir = Path(profile["logDir"])
         exp._store = ExperimentStore(exp._exp_dir, readonly=True)
         print(f"Connect to experiment {experiment_id} success, status is {profile['status']}.")
@@ -277,7 +293,7 @@ class Experiment:
         exp._exp_dir = d
         exp._mode = "resume"
         ts = cfg_json.get("trainingService") or {}
-        exp._launch(cfg_json, trial_function, ray_address or ts.get("rayAddress"), resume=True)
+        exp._launch(cfg_json, trial_function, ray_address or ts.get("rayAddress"), resume=True, port=port)
         print(f"Resuming experiment {experiment_id}")
         if wait_completion:
             exp.run()
@@ -303,22 +319,35 @@ class Experiment:
 
     def get_status(self) -> str:
         if self._mode == "view":
-            return "VIEWED"
-        if self._controller is not None:
-            import ray
+            return ExperimentStatus.VIEWED.value
+        if self._runtime is not None:
             try:
-                return ray.get(self._controller.get_status.remote(), timeout=30)["status"]
-            except Exception:
+                return self._runtime.status()["status"]
+            except Exception:  # noqa: BLE001 - the controller is gone: the files say what is known
                 pass
+        side = sidecar.read(self._exp_dir) if self._exp_dir is not None else None
+        if side is not None:  # the store could not take the last status
+            return side["status"]
         return self._need_store().get_meta("status", "UNKNOWN")
 
     def get_errors(self) -> list[str]:
-        return list(self._need_store().get_meta("errors", []))
+        """Why the experiment is in ERROR: from the controller (which keeps them in memory, also
+        when the store cannot be written), else from the store and the status side file."""
+        if self._runtime is not None:
+            try:
+                return list(self._runtime.status()["errors"])
+            except Exception:  # noqa: BLE001 - gone: read the files
+                pass
+        errors = list(self._need_store().get_meta("errors", []))
+        side = sidecar.read(self._exp_dir) if self._exp_dir is not None else None
+        for err in (side or {}).get("errors", []):
+            if err not in errors:
+                errors.append(err)
+        return errors
 
     def get_experiment_profile(self) -> dict:
-        if self._controller is not None:
-            import ray
-            return ray.get(self._controller.get_profile.remote())
+        if self._runtime is not None:
+            return self._runtime.profile()
         s = self._need_store()
         return {"id": self.id, "params": s.get_meta("config"), "execDuration": s.get_meta("exec_duration"),
                 "logDir": str(self._exp_dir), "startTime": s.get_meta("start_time"), "endTime": s.get_meta("end_time"),
@@ -362,14 +391,13 @@ class Experiment:
         return out
 
     # ------------------------------------------------------------------ changes (via the controller)
-    def _update(self, field: str, value: Any) -> None:
-        if self._controller is None:
+    def _need_runtime(self) -> Any:
+        if self._runtime is None:
             raise ExperimentError("the experiment is not running")
-        import ray
-        try:
-            ray.get(self._controller.update.remote(field, value), timeout=60)
-        except ray.exceptions.RayTaskError as e:
-            raise ExperimentError(str(e.cause) if getattr(e, "cause", None) else str(e)) from None
+        return self._runtime
+
+    def _update(self, field: str, value: Any) -> None:
+        self._need_runtime().update(field, value)
 
     def update_trial_concurrency(self, value: int) -> None:
         self._update("trialConcurrency", int(value))
@@ -378,27 +406,26 @@ class Experiment:
         self._update("maxTrialNumber", int(value))
 
     def update_max_experiment_duration(self, value: str) -> None:
-        from nniray.config import parse_duration
         parse_duration(value, "maxExperimentDuration")
         self._update("maxExperimentDuration", value)
 
     def update_search_space(self, value: dict | str | Path) -> None:
         if not isinstance(value, dict):
-            import json
             value = json.loads(Path(value).read_text())
         self._update("searchSpace", value)
 
     def kill_trial_job(self, trial_job_id: str) -> bool:
-        import ray
-        if self._controller is None:
-            raise ExperimentError("the experiment is not running")
-        return ray.get(self._controller.kill_trial.remote(trial_job_id))
+        return self._need_runtime().kill_trial(trial_job_id)
 
     def import_data(self, data: list[dict]) -> int:
-        import ray
-        if self._controller is None:
-            raise ExperimentError("the experiment is not running")
-        return ray.get(self._controller.import_data.remote(list(data)))
+        return self._need_runtime().import_data(list(data))
+
+    def add_customized_trial(self, parameters: dict) -> dict:
+        """Run a trial with these parameters (NNI's customized trial: the web UI's "add trial",
+        ``POST /trial-jobs``); ``{trialJobId, sequenceId}`` (None while it waits for a slot)."""
+        if not isinstance(parameters, dict):
+            raise ExperimentError(f"a customized trial's parameters must be a dict, got {type(parameters).__name__}")
+        return self._need_runtime().add_customized_trial(dict(parameters))
 
     @property
     def experiment_dir(self) -> Path | None:

@@ -133,6 +133,25 @@ class ExperimentCore:
     def trial(self, trial_id: str) -> TrialState | None:
         return self.running.get(trial_id) or next((t for t in self.retry if t.trial_id == trial_id), None)
 
+    def accepts_final(self, trial_id: str, attempt: int | None) -> bool:
+        """Whether a FINAL of this trial and attempt would be its result (the first final of
+        its current attempt): the shell records the trial's result column only then."""
+        t = self.running.get(trial_id) or self._ended.get(trial_id)
+        if t is None:
+            return True  # a trial the core does not know (recovery): the store decides
+        if trial_id in self.running and attempt is not None and attempt != t.attempt:
+            return False
+        return not t.final_seen
+
+    def exec_duration_at(self, now: float) -> float:
+        live = self.status in (S.RUNNING, S.NO_MORE_TRIAL) and not self._finished
+        return self.exec_duration + (max(0.0, now - self._tick) if live else 0.0)
+
+    @property
+    def finished(self) -> bool:
+        """Stopped for good: everything was released."""
+        return self._finished
+
     def busy_slots(self) -> dict[int, str]:
         return {i: s.busy for i, s in self.slots.items() if s.busy is not None}
 
