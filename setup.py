@@ -33,6 +33,6 @@ package_dir = {pkg: root for pkg, root in ROOTS.items()}
 setup(
     packages=packages,
     package_dir=package_dir,
-    package_data={"nniray": ["web/static/*", "py.typed"]},
+    package_data={"nniray": ["web/static/*", "web/static/js/*", "py.typed"]},
     include_package_data=True,
 )

@@ -25,14 +25,18 @@ SLICE_MAX_POINTS = 10000
 
 
 def _store(request: Request) -> Any:
-    """The experiment's read store, as the app keeps it (the session's store by default)."""
+    """The experiment's read store: the session's once it has started (the daemon's app is built
+    before the experiment's directory is known), else the app's own."""
     state = request.app.state
-    store = getattr(state, "store", None)
-    if store is None:
-        session = getattr(state, "session", None)
+    session = getattr(state, "session", None)
+    if session is not None:
+        if hasattr(session, "require_ready"):
+            session.require_ready()  # 503 {error} until the experiment has started
         store = getattr(session, "store", None)
+    else:
+        store = getattr(state, "store", None)
     if store is None:
-        raise RuntimeError("the web app has no experiment store (app.state.store or app.state.session.store)")
+        raise RuntimeError("the web app has no experiment store (app.state.session.store or app.state.store)")
     return store
 
 

@@ -28,6 +28,8 @@ export function layout(extra = {}) {
     font: { family: 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif', size: 12, color: '#1f2933' },
     hovermode: 'closest',
     ...extra,
+    xaxis: { zeroline: false, ...(extra.xaxis || {}) },
+    yaxis: { zeroline: false, ...(extra.yaxis || {}) },
   };
 }
 

@@ -46,7 +46,8 @@ export function mount(root, app, arg, query) {
   const paramForm = h('div', { class: 'param-filter' });
   const columnsBtn = h('button', { id: 'tr-columns', onclick: chooseColumns }, 'Columns');
   const compareBtn = h('button', { id: 'tr-compare', onclick: compare, disabled: true }, 'Compare');
-  const addBtn = h('button', { id: 'tr-add', onclick: () => customTrial(null) }, 'Add trial');
+  // A read-only view (nniray view) refuses new trials: do not offer one.
+  const addBtn = app.summary && app.summary.readonly ? null : h('button', { id: 'tr-add', onclick: () => customTrial(null) }, 'Add trial');
   const totalLabel = h('span', { class: 'total', id: 'tr-total' });
   const table = h('table', { class: 'grid', id: 'tr-table' });
   const pager = h('div', { class: 'pager', id: 'tr-pager' });
@@ -188,6 +189,7 @@ export function mount(root, app, arg, query) {
       renderBody();
       renderPager();
       table.dataset.loaded = String(mine);
+      table.dataset.query = qs(q);  // what this table shows (tests and scripts wait on it)
     } catch (e) {
       if (mine === loadSeq) toast(e.message, 'error');
     } finally {
@@ -214,6 +216,7 @@ export function mount(root, app, arg, query) {
 
   // ---- detail panel ------------------------------------------------------------------------
   let detailMetrics = [];
+  let armedKill = null;
   let detailRow = null;
   const redrawCurve = throttle(() => drawCurve(), 1000);
 
@@ -244,15 +247,20 @@ export function mount(root, app, arg, query) {
     const r = detailRow;
     const readonly = app.summary && app.summary.readonly;
     const params = r.parameters || {};
-    const killBtn = h('button', { class: 'danger', id: 'tr-kill', onclick: () => {
-      if (!killBtn.dataset.armed) {
+    // Kill takes a second click within 4 s; the armed state lives outside the button so a
+    // re-render from the feed between the two clicks does not lose it.
+    const armed = () => armedKill && armedKill.id === r.trialJobId && Date.now() < armedKill.until;
+    const killBtn = h('button', { class: 'danger', id: 'tr-kill', 'data-armed': armed() ? '1' : null, onclick: () => {
+      if (!armed()) {
+        armedKill = { id: r.trialJobId, until: Date.now() + 4000 };
         killBtn.dataset.armed = '1';
         killBtn.textContent = 'Click again to kill';
-        setTimeout(() => { delete killBtn.dataset.armed; killBtn.textContent = 'Kill'; }, 4000);
+        setTimeout(() => { if (!armed()) { delete killBtn.dataset.armed; killBtn.textContent = 'Kill'; } }, 4100);
         return;
       }
+      armedKill = null;
       kill(r.trialJobId);
-    } }, 'Kill');
+    } }, armed() ? 'Click again to kill' : 'Kill');
     const logBox = h('pre', { class: 'log', id: 'tr-log' });
     const logTabs = h('div', { class: 'tabs small' });
     for (const name of ['trial.log', 'stdout', 'stderr']) {
@@ -268,7 +276,7 @@ export function mount(root, app, arg, query) {
         readonly ? null : h('button', { id: 'tr-customize', onclick: () => customTrial(params) }, 'Customize & rerun')),
       h('dl', { class: 'facts' },
         fact('Start', fmtTime(r.startTime)), fact('End', fmtTime(r.endTime)), fact('Duration', fmtDuration(liveDuration(r))),
-        fact('Metric', r.finalDict ? JSON.stringify(r.finalDict) : fmtNum(r.final)), fact('Node', r.node || '—'),
+        fact('Metric', r.finalDict ? Object.entries(r.finalDict).map(([k, v]) => `${k} ${fmtNum(v)}`).join(', ') : fmtNum(r.final)), fact('Node', r.node || '—'),
         r.message ? fact('Message', r.message) : null),
       h('h3', {}, 'Parameters'),
       h('table', { class: 'grid compact params', id: 'tr-params' }, h('tbody', {},
@@ -311,7 +319,7 @@ export function mount(root, app, arg, query) {
       if (box.dataset.log !== name) return;
       box.textContent = text || '(empty)';
     } catch (e) {
-      box.textContent = e.status === 404 ? `(no ${name} yet)` : e.message;
+      box.textContent = e.status === 404 ? `(no ${name} file${name === 'stdout' ? ': a trial\'s stdout is in trial.log' : ''})` : e.message;
     }
     box.append(h('div', {}, h('a', { href: withToken('/api/v1/nni/trial-file/' + encodeURIComponent(detailRow.trialJobId) + '/' + name), target: '_blank' }, 'open raw')));
   }
@@ -320,8 +328,16 @@ export function mount(root, app, arg, query) {
     try {
       await api('/trial-jobs/' + encodeURIComponent(id), { method: 'DELETE' });
       toast(`Kill sent to ${id}`);
-      detailRow = await api('/trials/' + encodeURIComponent(id) + '/row');
-      if (st.detail === id) renderDetail();
+      // The feed brings the end too; this look-up covers a feed that is reconnecting.  Only a
+      // final status is applied: a row read before the kill landed must not undo the feed's.
+      for (let i = 0; i < 20 && st.detail === id && KILLABLE.has(detailRow.status); i++) {
+        const row = await api('/trials/' + encodeURIComponent(id) + '/row');
+        if (!KILLABLE.has(row.status)) {
+          if (st.detail === id && KILLABLE.has(detailRow.status)) { detailRow = row; renderDetail(); }
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
     } catch (e) {
       toast(`Kill ${id}: ${e.message}`, 'error');
     }
