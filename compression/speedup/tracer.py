@@ -20,7 +20,6 @@ from typing import Any, Dict, Optional, Tuple
 
 import torch
 import torch.fx as fx
-from torch.fx._symbolic_trace import _maybe_revert_all_patches
 from torch.fx.node import map_aggregate
 
 __all__ = ["ConcreteTracer", "concrete_trace", "TraceResult"]
@@ -152,7 +151,7 @@ class _SizeVarargsPatch:
                 continue
 
             def fn(*args, __orig=orig, **kwargs):
-                if _contains_proxy(args) or _contains_proxy(kwargs):
+                if not tracer._running_op and (_contains_proxy(args) or _contains_proxy(kwargs)):
                     return tracer.create_proxy("call_function", __orig, args, kwargs)
                 return __orig(*args, **kwargs)
             self.saved.append((torch, name, orig))
@@ -161,7 +160,8 @@ class _SizeVarargsPatch:
             orig = getattr(torch.Tensor, name)
 
             def meth(self_, *args, __orig=orig, __name=name, **kwargs):
-                if not isinstance(self_, ConcreteProxy) and (_contains_proxy(args) or _contains_proxy(kwargs)):
+                if not tracer._running_op and not isinstance(self_, ConcreteProxy) \
+                        and (_contains_proxy(args) or _contains_proxy(kwargs)):
                     if __name == "__getitem__":
                         return tracer.create_proxy("call_function", operator.getitem, (self_,) + args, kwargs)
                     return tracer.create_proxy("call_method", __name, (self_,) + args, kwargs)
@@ -187,6 +187,7 @@ class ConcreteTracer(fx.Tracer):
         self.values: Dict[str, Any] = {}
         self._concrete_inputs: Dict[str, Any] = {}
         self._constants: Dict[str, Any] = {}
+        self._running_op = 0
 
     def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
         if self.leaf_module_types and isinstance(m, self.leaf_module_types):
@@ -197,8 +198,15 @@ class ConcreteTracer(fx.Tracer):
         a, kw = _concrete(args), _concrete(kwargs)
         # Run the real operation with fx's monkey patches (Module.__call__, getattr)
         # reverted, so a leaf module executes as plain PyTorch.
-        with _maybe_revert_all_patches(), _unpatched_sizes(self):
+        # While a real op runs, fx's patched Module.__call__/__getattr__ and our size wrappers
+        # pass straight through (a flag checked in call_module/getattr).  Reverting fx's patches
+        # per op instead costs a class setattr on nn.Module each time, which invalidates the
+        # method caches of every subclass: seconds per model with timm/transformers imported.
+        self._running_op += 1
+        try:
             return self._run_unpatched(kind, target, a, kw)
+        finally:
+            self._running_op -= 1
 
     def _run_unpatched(self, kind, target, a, kw):
         if kind == "call_function":
@@ -274,6 +282,8 @@ class ConcreteTracer(fx.Tracer):
             return node
 
     def call_module(self, m, forward, args, kwargs):
+        if self._running_op:
+            return forward(*args, **kwargs)
         try:
             self.path_of_module(m)
         except NameError:
@@ -284,6 +294,8 @@ class ConcreteTracer(fx.Tracer):
 
     def getattr(self, attr, attr_val, parameter_proxy_cache):
         # Parameters read in forward become get_attr nodes with their concrete value.
+        if self._running_op:
+            return attr_val
         return super().getattr(attr, attr_val, parameter_proxy_cache)
 
     def trace_with_inputs(self, root: torch.nn.Module, concrete_args: Dict[str, Any]) -> fx.Graph:
@@ -301,24 +313,6 @@ class ConcreteTracer(fx.Tracer):
         self._size_patch = _SizeVarargsPatch(self)
         with self._size_patch:
             return self.trace(root)
-
-
-class _unpatched_sizes:
-    """Run a real op with the original factories/methods (the op's own code may call them)."""
-
-    def __init__(self, tracer: ConcreteTracer):
-        self.patch = getattr(tracer, "_size_patch", None)
-
-    def __enter__(self):
-        self.saved = list(self.patch.saved) if self.patch is not None else []
-        self.current = [(owner, name, getattr(owner, name)) for owner, name, _ in self.saved]
-        for owner, name, orig in self.saved:
-            setattr(owner, name, orig)
-        return self
-
-    def __exit__(self, *exc):
-        for owner, name, patched in self.current:
-            setattr(owner, name, patched)
 
 
 class TraceResult:
