@@ -15,7 +15,9 @@ def ray_session():
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if not ray.is_initialized():
-        ray.init(num_cpus=4, namespace="nniray", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        # address="local": always a fresh cluster of our own (another engineer's `ray start` cluster on this
+        # machine would otherwise be joined)
+        ray.init(address="local", num_cpus=4, namespace="nniray", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield ray
 
 
