@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Mapping
+import time
+from typing import Any, Awaitable, Mapping, TypeVar
 
-from nniray.storage.trial_store import TrialStatus
+from nniray.storage.trial_store import OptimizeMode, TrialStatus
+
+T = TypeVar("T")
 
 log = logging.getLogger("nniray.metrics")
 
@@ -63,15 +66,21 @@ def _metric(name: str) -> Any:
 
 
 def _status_text(status: Any) -> str:
-    return status.value if isinstance(status, TrialStatus) else str(status)
+    # any str enum of statuses (the store's or the runtime's) or plain text
+    return str(getattr(status, "value", status))
 
 
 class ExperimentMetrics:
     """The metrics of one experiment.  Cheap to create; call from the controller's process."""
 
-    def __init__(self, experiment_id: str) -> None:
+    # The gauges read from the store at most this often (a GROUP BY and a best-trial lookup).
+    REFRESH_SECONDS = 2.0
+
+    def __init__(self, experiment_id: str, optimize_mode: str | None = None) -> None:
         self.experiment_id = experiment_id
+        self.mode = OptimizeMode.MINIMIZE if str(optimize_mode).lower() == "minimize" else OptimizeMode.MAXIMIZE
         self._warned = False
+        self._refreshed = float("-inf")
 
     def _record(self, name: str, action: str, value: float, **tags: str) -> None:
         try:
@@ -105,3 +114,38 @@ class ExperimentMetrics:
 
     def queue_length(self, n: int) -> None:
         self._record(QUEUE_LENGTH, "set", float(n))
+
+    # -- what the controller calls -----------------------------------------------------------------
+    def refresh(self, store: Any, queue_length: int) -> None:
+        """From the controller's tick: the queue length now, and (at most every
+        REFRESH_SECONDS) trials by status and the best metric from the store's read port."""
+        self.queue_length(queue_length)
+        now = time.monotonic()
+        if now - self._refreshed < self.REFRESH_SECONDS:
+            return
+        self._refreshed = now
+        try:
+            self.trials_by_status(store.counts_by_status())
+            best = store.best_trial(self.mode)
+            self.best_metric(None if best is None else best.final_value)
+        except Exception as e:  # a busy or closing store: the next tick tries again
+            log.debug("metrics refresh skipped: %s", e)
+
+    def trial_ended(self, store: Any, trial_id: str, status: Any) -> None:
+        """A trial's end, with its run time read from the store (the controller writes a trial's
+        end before it acts on it, so the row is complete here)."""
+        duration = None
+        try:
+            record = store.trial(trial_id)
+            duration = None if record is None else record.duration
+        except Exception as e:
+            log.debug("no duration for %s: %s", trial_id, e)
+        self.trial_finished(status, duration)
+
+    async def timed_suggest(self, answer: Awaitable[T]) -> T:
+        """Await the tuner's answer to a parameter request, recording how long it took."""
+        start = time.perf_counter()
+        try:
+            return await answer
+        finally:
+            self.suggest_latency(time.perf_counter() - start)

@@ -54,24 +54,36 @@ def _value(text: str, pattern: str) -> float:
     return float(m.group(1))
 
 
-def test_metrics_recorded_in_an_actor_reach_the_prometheus_endpoint(metrics_url):
+def test_metrics_recorded_in_an_actor_reach_the_prometheus_endpoint(metrics_url, tmp_path):
     @ray.remote(num_cpus=0)
     class Recorder:
-        def record(self):
+        async def record(self, exp_dir: str):
+            import asyncio
             from nniray.actors.metrics import ExperimentMetrics
+            from nniray.storage.sqlite_store import ExperimentStore
             from nniray.storage.trial_store import TrialStatus
-            m = ExperimentMetrics("expAB12")
-            m.trials_by_status({TrialStatus.RUNNING: 2, "SUCCEEDED": 5, TrialStatus.FAILED: 1})
-            m.best_metric(0.875)
-            m.trial_finished(TrialStatus.SUCCEEDED, 3.0)
-            m.trial_finished(TrialStatus.SUCCEEDED, 40.0)
-            m.trial_finished("FAILED", 0.2)
-            m.suggest_latency(0.002)
-            m.queue_length(3)
-            return True
+
+            # a store as the controller has it: 5 succeeded (two with known run times), 2 running, 1 failed
+            store = ExperimentStore(exp_dir)
+            for i, (status, final) in enumerate([("SUCCEEDED", 0.5)] * 4 + [("SUCCEEDED", 0.875), ("RUNNING", None),
+                                                                           ("RUNNING", None), ("FAILED", None)]):
+                store.add_trial(f"t{i}", i, i, {"parameters": {"x": i}}, status=status)
+                if final is not None:
+                    store.update_trial(f"t{i}", final=final)
+            store.update_trial("t0", start_time=100.0, end_time=103.0)
+            store.update_trial("t1", start_time=100.0, end_time=140.0)
+            store.update_trial("t7", start_time=100.0, end_time=100.2)
+            m = ExperimentMetrics("expAB12", optimize_mode="maximize")
+            m.refresh(store, queue_length=3)  # what the controller's tick calls
+            m.trial_ended(store, "t0", TrialStatus.SUCCEEDED)
+            m.trial_ended(store, "t1", "SUCCEEDED")
+            m.trial_ended(store, "t7", TrialStatus.FAILED)
+            answer = await m.timed_suggest(asyncio.sleep(0.002, result=[{"x": 1}]))
+            store.close()
+            return answer
 
     rec = Recorder.remote()
-    assert ray.get(rec.record.remote())
+    assert ray.get(rec.record.remote(str(tmp_path))) == [{"x": 1}]
     exp = r'experiment="expAB12"'
     text = _scrape_until(metrics_url, [
         r'^ray_nniray_trials\{[^}]*' + exp, r'^ray_nniray_best_metric\{[^}]*' + exp,
@@ -85,6 +97,7 @@ def test_metrics_recorded_in_an_actor_reach_the_prometheus_endpoint(metrics_url)
 
     assert _value(text, series("ray_nniray_trials", experiment="expAB12", status="RUNNING")) == 2
     assert _value(text, series("ray_nniray_trials", experiment="expAB12", status="SUCCEEDED")) == 5
+    assert _value(text, series("ray_nniray_trials", experiment="expAB12", status="FAILED")) == 1
     # a status with no trial reads 0, not "absent"
     assert _value(text, series("ray_nniray_trials", experiment="expAB12", status="WAITING")) == 0
     assert _value(text, series("ray_nniray_best_metric", experiment="expAB12")) == pytest.approx(0.875)
