@@ -107,6 +107,10 @@ class _ChannelFlow:
 
     def _run(self) -> None:
         values = self.trace.values
+        self.calls: Dict[str, int] = {}
+        for node in self.trace.graph.nodes:
+            if node.op == "call_module":
+                self.calls[node.target] = self.calls.get(node.target, 0) + 1
         for node in self.trace.graph.nodes:
             v = values.get(node.name)
             if node.op in ("placeholder", "get_attr", "output") or not isinstance(v, torch.Tensor) or v.dim() == 0:
@@ -131,6 +135,14 @@ class _ChannelFlow:
                         for s in fsrc[1]:
                             self.uf.union(s, node.target)
                         members |= set(fsrc[1])
+                    elif self.calls.get(node.target, 0) > 1 and fsrc is not None and _is_prunable(m, self.types) \
+                            and fsrc[0] == (v.dim() - 1 if cdim == v.dim() - 1 else 1) \
+                            and values[first.name].shape[fsrc[0]] == v.shape[cdim]:
+                        # A shared (tied) layer called on its own output, or on inputs from different
+                        # layers: one weight serves every call, so its output channels and the channels
+                        # of everything it reads must be pruned alike.
+                        for s in fsrc[1]:
+                            self.uf.union(s, node.target)
                     self.chan[node.name] = (cdim, frozenset(members))
                     continue
                 if fsrc is not None and isinstance(m, _NORM_TYPES):

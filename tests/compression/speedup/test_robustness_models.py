@@ -283,3 +283,25 @@ def test_conflict_resolution_is_bounded_and_falls_back_to_the_masked_model(caplo
     ref.load_state_dict(model.state_dict())
     with torch.no_grad():
         assert torch.allclose(model(x), ref(x))
+
+
+# ---- finding 7: a shared (tied) layer -------------------------------------------------------
+class Tied(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.shared = nn.Conv2d(8, 8, 3, padding=1)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        y = torch.relu(self.shared(torch.relu(self.shared(torch.relu(self.stem(x))))))
+        return self.head(y.mean((2, 3)))
+
+
+def test_tied_layer_is_grouped_with_what_it_reads_and_shrinks():
+    torch.manual_seed(0)
+    model = Tied().eval()
+    x = torch.randn(1, 3, 6, 6)
+    masked, sped, _ = _flow(model, x, [{"op_names": ["stem", "shared"], "sparse_ratio": 0.5}])
+    assert model.stem.out_channels == 4 and model.shared.out_channels == 4 and model.shared.in_channels == 4
+    assert torch.allclose(masked, sped, rtol=1e-5, atol=1e-6)
