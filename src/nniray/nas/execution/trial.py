@@ -49,6 +49,9 @@ class NasTrial:
         if self.experiment_dir:
             # function trials share the runner's process: point NNI_OUTPUT_DIR at this trial
             os.environ["NNI_OUTPUT_DIR"] = str(Path(self.experiment_dir) / "trials" / nniray.get_trial_id())
+        if getattr(self.evaluator, "uses_sample", False):  # the benchmark engine: a lookup, no model
+            self.evaluator.evaluate_sample(dict(parameters or {}))
+            return None
         model_cls = self.builder.model_class(dict(parameters or {}))
         self.evaluator._execute(model_cls)
         return None

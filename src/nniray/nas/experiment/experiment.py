@@ -76,9 +76,14 @@ class RetiariiExeConfig:
                               f"{self.training_service_platform!r}")
         if self.execution_engine not in ENGINES:
             raise ConfigError(f"execution_engine must be one of {', '.join(ENGINES)}, got {self.execution_engine!r}")
-        if self.execution_engine != "py":
-            raise ConfigError(f"execution_engine {self.execution_engine!r} is not available in nniray yet; use 'py' "
-                              f"(the pure-python engine, the default)")
+        if self.execution_engine in ("base", "cgo"):
+            raise ConfigError(f"execution_engine {self.execution_engine!r} (graph-based) is not available in nniray "
+                              f"yet; use 'py' (the pure-python engine, the default) or 'benchmark'")
+        if self.execution_engine == "benchmark":
+            from nniray.nas.execution.benchmark import BENCHMARKS
+            if self.benchmark not in BENCHMARKS:
+                raise ConfigError(f"benchmark: the benchmark engine needs benchmark set to one of "
+                                  f"{', '.join(BENCHMARKS)}, got {self.benchmark!r}")
         if not isinstance(self.trial_concurrency, int) or self.trial_concurrency < 1:
             raise ConfigError(f"trial_concurrency must be a positive integer, got {self.trial_concurrency!r}")
 
@@ -151,7 +156,7 @@ class RetiariiExperiment:
         if recorded is None:
             raise TypeError(f"base_model {type(base_model).__name__}: decorate its class with @model_wrapper (or "
                             f"subclass nniray.nas.nn.ModelSpace) so each trial can rebuild it")
-        if not isinstance(evaluator, Evaluator):
+        if evaluator is not None and not isinstance(evaluator, Evaluator):
             raise TypeError(f"evaluator must be a FunctionalEvaluator or a Lightning evaluator, got "
                             f"{type(evaluator).__name__}")
         if not isinstance(strategy, BaseStrategy):
@@ -159,7 +164,8 @@ class RetiariiExperiment:
                             f"{type(strategy).__name__}")
         _ship_by_value(type(base_model), type(evaluator), getattr(evaluator, "function", None), type(strategy),
                        getattr(strategy, "filter", None))
-        check_serializable(evaluator, "evaluator")
+        if evaluator is not None:
+            check_serializable(evaluator, "evaluator")
         check_serializable(strategy, "strategy")
         self.base_model, self.evaluator, self.strategy = base_model, evaluator, strategy
         self.space = space
@@ -189,7 +195,14 @@ class RetiariiExperiment:
         c.experiment_working_directory = str(root)
         c.trial_code_directory = config.trial_code_directory
         c.search_space = _space_json(self.space)
-        trial = NasTrial(self.builder, self.evaluator, str(exp_dir))
+        evaluator = self.evaluator
+        if config.execution_engine == "benchmark":
+            from nniray.nas.execution.benchmark import BenchmarkEvaluator
+            evaluator = BenchmarkEvaluator(config.benchmark)
+        elif evaluator is None:
+            raise TypeError("evaluator must be a FunctionalEvaluator or a Lightning evaluator (only the benchmark "
+                            "engine runs without one)")
+        trial = NasTrial(self.builder, evaluator, str(exp_dir))
         c.trial_function = trial
         c.tuner.class_name = TUNER_CLASS
         c.tuner.class_args = {"payload": encode_payload({
