@@ -1,0 +1,1 @@
+"""NNI's ``nni.algorithms.feature_engineering`` paths (re-exports of ``nniray.feature_engineering``)."""
