@@ -172,6 +172,24 @@ def build_parser() -> argparse.ArgumentParser:
     wu = wsub.add_parser("url", help="the web UI / REST URL of a running experiment")
     wu.add_argument("id", nargs="?")
     wu.set_defaults(func=_cmd("experiment_cmds", "webui_url"))
+
+    cf = sub.add_parser("config", help="convert an NNI v1 config, or show an experiment's config")
+    cfsub = cf.add_subparsers(dest="config_cmd", metavar="ACTION")
+    cfsub.required = True
+    cc = cfsub.add_parser("convert", help="write the v2 file of an NNI legacy v1 config")
+    cc.add_argument("--config", "-c", required=True, help="the v1 YAML")
+    cc.add_argument("--output", "-o", help="the v2 YAML to write (default: <name>_v2.yml beside it)")
+    cc.add_argument("--force", action="store_true", help="overwrite the output file")
+    cc.set_defaults(func=_cmd("config_cmds", "convert"))
+    cs = cfsub.add_parser("show", help="the config of an experiment (the current one by default)")
+    cs.add_argument("id", nargs="?")
+    cs.set_defaults(func=_cmd("config_cmds", "show"))
+
+    sg = sub.add_parser("ss_gen", help="generate the search space of an annotated trial")
+    sg.add_argument("--trial_command", "-t", required=True, help="the trial command (recorded in the message)")
+    sg.add_argument("--trial_dir", "-d", default="./", help="the trial code folder (default ./)")
+    sg.add_argument("--file", "-f", default="nni_auto_gen_search_space.json", help="output JSON file")
+    sg.set_defaults(func=_cmd("config_cmds", "ss_gen"))
     return p
 
 

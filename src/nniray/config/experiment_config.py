@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
@@ -217,6 +218,8 @@ class ExperimentConfig(ConfigBase):
         }
         if self.search_space_file:
             upd["search_space_file"] = resolve_path(self.search_space_file, base, "searchSpaceFile")
+        if self.use_annotation:
+            upd.update(_expand_annotations(upd["trial_code_directory"]))
         new = self.model_copy(update=upd)
         for kind in ("tuner", "assessor", "advisor"):
             algo = getattr(new, kind)
@@ -224,6 +227,24 @@ class ExperimentConfig(ConfigBase):
                 setattr(new, kind, algo.model_copy(update={
                     "code_directory": resolve_path(algo.code_directory, base, f"{kind}.codeDirectory")}))
         return new
+
+
+def _expand_annotations(code_dir: str) -> dict:
+    """``useAnnotation: true``: the trials run from a temporary copy of the code with the
+    annotations rewritten, and the search space is generated from them (NNI's behaviour).  The
+    canonical config then names that copy and its space (``useAnnotation`` false), so it reads
+    back as is on resume/view."""
+    from nniray.annotation import AnnotationError, expand_annotations
+    if not Path(code_dir).is_dir():
+        raise ConfigError(f"trialCodeDirectory: {code_dir} is not a directory; useAnnotation rewrites the trial code "
+                          f"found there")
+    try:
+        copy, space = expand_annotations(code_dir)
+    except AnnotationError as e:
+        raise ConfigError(f"useAnnotation: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"useAnnotation: cannot copy trialCodeDirectory {code_dir} ({e})") from None
+    return {"trial_code_directory": copy, "search_space": space, "use_annotation": False}
 
 
 def _blank_algorithm() -> AlgorithmConfig:
@@ -317,7 +338,11 @@ def load_config(path: str | Path) -> ExperimentConfig:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({e})") from None
-    if isinstance(data, dict) and "authorName" in data or isinstance(data, dict) and "trainingServicePlatform" in data:
-        raise ConfigError(f"{path}: this is NNI's legacy v1 config (authorName/trainingServicePlatform); "
-                          f"write the v2 schema (trialCommand, trialConcurrency, tuner, trainingService)")
+    from .legacy import convert_v1, is_v1
+    if is_v1(data):
+        data, notes = convert_v1(data)
+        # NNI runs v1 files too; say so once, with the way to get the v2 file
+        print(f"NOTICE: {path} is NNI's legacy v1 config; it was converted to v2"
+              + (f" ({'; '.join(notes)})" if notes else "")
+              + f". `nniray config convert --config {path} --output NEW.yml` writes the v2 file.", file=sys.stderr)
     return build_config(data or {}, base=path.parent.resolve())
