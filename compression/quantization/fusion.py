@@ -4,10 +4,11 @@
 ``relu1`` are replaced by an identity (:class:`Absorbed`) in their parents and ``conv1`` computes the fused op, so the
 weight that is quantized is the BN-folded one (what a deployment engine runs):
 
-* ``w_fold = w * gamma / sqrt(var + eps)``; output ``+= f * (b - mean) + beta - b``;
-* in training mode ``mean``/``var`` are the batch statistics of the unfused output (computed
-  without gradient, as Jacob et al. do), and BN's running statistics are updated from them;
-  in eval mode the running statistics are used.
+* the conv computes with ``w_fold = w * f``, ``f = gamma / sqrt(running_var + eps)`` (the weight a
+  deployment engine runs, so that is what gets quantized), then its output is divided by ``f`` again
+  and passed through the real BN (PyTorch's ConvBn QAT scheme): in training BN normalises with batch
+  statistics, whose gradients keep training stable, and updates its running statistics; in eval
+  the result is exactly the BN-folded conv.
 
 ``unwrap_model()`` puts the BN/activation modules back and leaves the conv's own weight unfolded:
 the folding is restored at export, so the exported model is the original architecture with the
@@ -18,7 +19,6 @@ from __future__ import annotations
 from typing import Any, List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 
 from .config import ConfigError
 
@@ -77,7 +77,6 @@ class FusionGroup:
         self.absorbed = list(names[1:])
         self._originals = {n: modules[n] for n in self.absorbed}
         self._handles: List[Any] = []
-        self._batch: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
         self.installed = False
 
     # ---- install / remove ---------------------------------------------------------------------
@@ -87,9 +86,7 @@ class FusionGroup:
         for n in self.absorbed:
             parent, leaf = _parent(self.model, n)
             setattr(parent, leaf, Absorbed(self._originals[n]))
-        # prepend: run before the quantization wrapper's hooks (which read the folded weight and
-        # quantize the fused output)
-        self._handles.append(self.first.register_forward_pre_hook(self._pre_hook, prepend=True))
+        # prepend: run before the quantization wrapper's output hook (which quantizes the fused output)
         self._handles.append(self.first.register_forward_hook(self._post_hook, prepend=True))
         self.installed = True
 
@@ -105,33 +102,13 @@ class FusionGroup:
         self.installed = False
 
     # ---- folding ------------------------------------------------------------------------------
-    def _raw_weight(self) -> torch.Tensor:
-        wrapper = getattr(self.first, "_nniray_wrapper", None)
-        if wrapper is not None and "weight" in wrapper.original_params:
-            w = wrapper.original_params["weight"]
-            ts = wrapper.target_spaces.get("weight")
-            if ts is not None and ts.mask is not None:
-                w = w * ts.mask.to(w)
-            return w
-        return self.first.weight
-
-    def _unfused(self, x: torch.Tensor) -> torch.Tensor:
-        w = self._raw_weight()
-        bias = self.first.bias if isinstance(self.first.bias, torch.Tensor) else None
-        if isinstance(self.first, torch.nn.Linear):
-            return F.linear(x, w, bias)
-        return self.first._conv_forward(x, w, bias)
-
-    def _stats(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        bn = self.bn
-        if self.first.training and self._batch is not None:
-            return self._batch
-        return bn.running_mean, bn.running_var
-
     def factor(self) -> torch.Tensor:
-        _, var = self._stats()
-        gamma = self.bn.weight if self.bn.affine else torch.ones_like(var)
-        return gamma / torch.sqrt(var + self.bn.eps)
+        """``gamma / sqrt(running_var + eps)`` per output channel (never exactly 0: outputs are divided by it)."""
+        bn = self.bn
+        var = bn.running_var if bn.running_var is not None else torch.ones_like(bn.weight)
+        gamma = bn.weight if bn.affine else torch.ones_like(var)
+        f = gamma / torch.sqrt(var + bn.eps)
+        return torch.where(f.abs() < 1e-12, torch.full_like(f, 1e-12), f)
 
     def fold_weight(self, weight: torch.Tensor) -> torch.Tensor:
         if self.bn is None:
@@ -139,33 +116,19 @@ class FusionGroup:
         f = self.factor().to(weight)
         return weight * f.reshape([-1] + [1] * (weight.dim() - 1))
 
-    def _pre_hook(self, module: torch.nn.Module, args: Tuple[Any, ...]) -> None:
-        if self.bn is None or not module.training:
-            self._batch = None
-            return None
-        with torch.no_grad():
-            y = self._unfused(args[0])
-            dims = [0] + list(range(2, y.dim()))
-            mean = y.mean(dims)
-            var = y.var(dims, unbiased=False)
-            n = y.numel() // y.shape[1]
-            bn = self.bn
-            if bn.track_running_stats and bn.running_mean is not None:
-                bn.num_batches_tracked += 1
-                m = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
-                bn.running_mean.mul_(1 - m).add_(m * mean)
-                bn.running_var.mul_(1 - m).add_(m * var * n / max(n - 1, 1))
-        self._batch = (mean, var)
-        return None
-
     def _post_hook(self, module: torch.nn.Module, args: Tuple[Any, ...], output: torch.Tensor) -> torch.Tensor:
         if self.bn is not None:
-            mean, _ = self._stats()
-            f = self.factor()
-            bias = module.bias if isinstance(module.bias, torch.Tensor) else torch.zeros_like(mean)
-            beta = self.bn.bias if self.bn.affine else torch.zeros_like(mean)
-            shift = f * (bias - mean) + beta - bias
-            output = output + shift.reshape([1, -1] + [1] * (output.dim() - 2))
+            # undo the folding factor and let the real BN normalise: in training it uses batch
+            # statistics (with their gradients) and updates its running statistics; in eval this is
+            # exactly the folded conv (PyTorch's ConvBn QAT scheme)
+            f = self.factor().reshape([1, -1] + [1] * (output.dim() - 2))
+            bias = module.bias if isinstance(module.bias, torch.Tensor) else None
+            shape = [1, -1] + [1] * (output.dim() - 2)
+            if bias is not None:
+                output = (output - bias.reshape(shape)) / f + bias.reshape(shape)
+            else:
+                output = output / f
+            output = self.bn(output)
         if self.act is not None:
             output = self.act(output)
         return output

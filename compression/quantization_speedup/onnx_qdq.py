@@ -32,9 +32,13 @@ class DeploymentError(ValueError):
 
 
 def module_scope(module_name: str) -> str:
-    """The ONNX node-name prefix of a module: ``a.b.c`` -> ``/a/a.b/a.b.c``."""
-    parts = module_name.split(".")
-    return "/" + "/".join(".".join(parts[:i + 1]) for i in range(len(parts)))
+    """The ONNX node-name prefix the TorchScript exporter gives a module: one segment per level,
+    the attribute name, except that a numbered child (Sequential/ModuleList) is ``<parent>.<i>``:
+    ``layers.0.conv1`` -> ``/layers/layers.0/conv1``, ``features.0`` -> ``/features/features.0``."""
+    segments: List[str] = []
+    for part in module_name.split("."):
+        segments.append(f"{segments[-1]}.{part}" if part.isdigit() and segments else part)
+    return "/" + "/".join(segments)
 
 
 def export_onnx(model: torch.nn.Module, dummy_input: torch.Tensor, input_names: Sequence[str],
@@ -130,11 +134,23 @@ class _Graph:
         for k, node in enumerate(nodes):
             self.g.node.insert(pos + k, node)
 
+    def constant(self, name: str) -> Optional[np.ndarray]:
+        """The value of an initializer, also through the Identity nodes the exporter adds for shared
+        constants."""
+        seen = 0
+        while name not in self.inits and seen < 8:
+            producer = next((n for n in self.g.node if name in n.output), None)
+            if producer is None or producer.op_type != "Identity":
+                return None
+            name = producer.input[0]
+            seen += 1
+        return self.nh.to_array(self.inits[name]).astype(np.float32) if name in self.inits else None
+
     def quantize_weight(self, node: Any, input_scale: Optional[float]) -> None:
         wname = node.input[1]
-        if wname not in self.inits:
+        w = self.constant(wname)
+        if w is None:
             return
-        w = self.nh.to_array(self.inits[wname]).astype(np.float32)
         axis = 0
         if node.op_type == "Gemm":
             trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
@@ -149,7 +165,7 @@ class _Graph:
         shape = [1] * w.ndim
         shape[axis] = -1
         q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
-        base = wname.replace("/", "_").replace(":", "_")
+        base = (node.name or wname).strip("/").replace("/", "_").replace(":", "_") + "_weight"
         self.const(f"{base}_quantized", q)
         s = self.const(f"{base}_scale", scale)
         z = self.const(f"{base}_zero_point", np.zeros_like(scale, dtype=np.int8))
@@ -159,12 +175,12 @@ class _Graph:
         node.input[1] = dq_out
         self._drop_initializer(wname)
         nodes = [dq]
-        if len(node.input) > 2 and node.input[2] in self.inits and input_scale is not None and node.op_type != "MatMul":
+        b = self.constant(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        if b is not None and input_scale is not None and node.op_type != "MatMul":
             bname = node.input[2]
-            b = self.nh.to_array(self.inits[bname]).astype(np.float32)
             bscale = (scale * input_scale).astype(np.float32)
             bq = np.round(b / bscale).astype(np.int32)
-            bbase = bname.replace("/", "_").replace(":", "_")
+            bbase = (node.name or bname).strip("/").replace("/", "_").replace(":", "_") + "_bias"
             self.const(f"{bbase}_quantized", bq)
             bs = self.const(f"{bbase}_scale", bscale)
             bz = self.const(f"{bbase}_zero_point", np.zeros_like(bq, dtype=np.int32))

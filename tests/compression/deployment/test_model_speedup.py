@@ -33,6 +33,14 @@ def _inits(model):
     return {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
 
 
+def test_module_scopes_follow_the_exporter():
+    from nniray.compression.quantization_speedup.onnx_qdq import module_scope
+    assert module_scope("conv1") == "/conv1"
+    assert module_scope("features.0") == "/features/features.0"
+    assert module_scope("layers.0.conv1") == "/layers/layers.0/conv1"
+    assert module_scope("layers.1.down.0") == "/layers/layers.1/down/down.0"
+
+
 def test_qdq_nodes_carry_the_calibration_scales(calibrated, tmp_path):
     model, calib, _ = calibrated
     engine = ModelSpeedupTensorRT(model, (1, 1, 8, 8), config=calib, onnx_path=str(tmp_path / "m.onnx"),
@@ -54,7 +62,7 @@ def test_qdq_nodes_carry_the_calibration_scales(calibrated, tmp_path):
     assert float(inits[relu_q.input[1]]) == pytest.approx(float(calib["relu2"]["_output_"]["scale"]))
     assert relu_zp.dtype == np.uint8 and int(relu_zp) == int(calib["relu2"]["_output_"]["zero_point"])
     # weights are int8 per output channel: the fc weight is round(w / (max|w| / 127))
-    wq = [v for k, v in inits.items() if k.endswith("fc.weight_quantized")][0]
+    wq = [v for k, v in inits.items() if k == "fc_Gemm_weight_quantized"][0]
     w = model.fc.weight.detach().numpy()
     assert wq.dtype == np.int8
     assert np.array_equal(wq, np.clip(np.round(w / (np.abs(w).max(1, keepdims=True) / 127)), -127, 127))
@@ -198,7 +206,7 @@ def test_conv_output_before_relu_is_covered_by_the_relu_quantization_and_bias_is
     quantized = {n.input[0] for n in graph.node if n.op_type == "QuantizeLinear"}
     assert "/conv2/Conv_output_0" not in quantized and "/relu2/Relu_output_0" in quantized
     inits = _inits(engine.onnx_model)
-    bias = [v for k, v in inits.items() if k.endswith("conv2.bias_quantized")][0]
+    bias = [v for k, v in inits.items() if k == "conv2_Conv_bias_quantized"][0]
     assert bias.dtype == np.int32
     s_in = float(calib["relu1"]["_output_"]["scale"])
     w = model.conv2.weight.detach().numpy()
