@@ -3,9 +3,13 @@
 The controller keeps a bounded pool of these, sized to the trial concurrency, and reuses them
 (an actor costs ~90 MiB and seconds to start; one per trial does not scale).  A runner:
 
-- runs a **function trial** in a worker thread with the trial API bound to it, or a **command
-  trial** as a subprocess with NNI's environment variables, stdout in ``trial.log`` and stderr
-  in ``stderr``, reading the metrics the subprocess appends to ``.nni/metrics``;
+- runs a **function trial** in a worker thread with the trial API bound to it (and to the
+  threads it starts), appending each report to the attempt's metrics file before sending it;
+- runs a **command trial** under a supervisor process (:mod:`nniray.actors.trial_supervisor`)
+  with NNI's environment variables, stdout in ``trial.log`` and stderr in ``stderr``, reading
+  the metrics the trial appends to the attempt's ``.nni/metrics``
+  (:mod:`nniray.actors.trial_records`); the supervisor makes sure nothing the trial started
+  outlives the trial or this runner;
 - streams metrics to the controller from a sender thread (batched, retried until the
   controller takes them, so a restarting controller loses nothing; the controller drops
   duplicates by (trial, type, sequence));
@@ -24,12 +28,15 @@ import os
 import queue
 import signal
 import subprocess
+import sys
 import threading
 import time
 import traceback
 from typing import Any, Callable
 
 from nniray import trial as trial_api
+from nniray.actors import trial_records as records
+from nniray.actors import trial_supervisor as supervisor
 
 # How long a stopped trial may take to wind down before it is killed hard.
 STOP_GRACE_SECONDS = 5.0
@@ -68,7 +75,8 @@ class TrialRunner:
                 return self._outcomes[tid]
             self._known.add(tid)
             self._current = {"trial_id": tid, "stop_status": None, "proc": None, "thread_id": None,
-                             "seq": {"PERIODICAL": 0, "FINAL": 0}}
+                             "seq": {"PERIODICAL": 0, "FINAL": 0}, "attempt": int(spec.get("attempt") or 0),
+                             "record_fd": None}
             self._pending_events[tid] = []
         start = time.time()
         try:
@@ -79,14 +87,19 @@ class TrialRunner:
         except BaseException as e:  # the runner itself must survive anything a trial does
             status, message, exit_code = "FAILED", f"runner error: {e!r}", None
         with self._lock:
+            fd = self._current.get("record_fd") if self._current else None
+            if fd is not None:
+                os.close(fd)
             stop_status = self._current["stop_status"] if self._current else None
             if stop_status is not None:
                 status = stop_status
                 message = self._current.get("stop_message") or message
             events = self._take_unsent(tid)
+            _write_state(spec, exit_code)
             outcome = {"trial_id": tid, "status": status, "message": message, "events": events,
                        "exit_code": exit_code, "start_time": start, "end_time": time.time(),
-                       "runner": self.index}
+                       "runner": self.index,
+                       "retire_runner": bool(self._current and self._current.get("retire_runner"))}
             self._outcomes[tid] = outcome
             self._current = None
             self._done.notify_all()
@@ -129,21 +142,31 @@ class TrialRunner:
             cur["stop_message"] = message
             proc, thread_id = cur["proc"], cur["thread_id"]
         if proc is not None:
-            _kill_process_group(proc)
+            _terminate(proc)
         elif thread_id is not None:
             threading.Thread(target=self._interrupt_thread, args=(trial_id, thread_id), daemon=True).start()
         return True
 
     # -- metric events ---------------------------------------------------------------------------
-    def _emit(self, trial_id: str, parameter_id: Any, mtype: str, value: Any) -> None:
+    def _emit(self, trial_id: str, parameter_id: Any, mtype: str, value: Any, sequence: int | None = None,
+              timestamp: float | None = None) -> None:
+        """Queue one metric event.  ``sequence`` comes from the metrics file for a command trial;
+        for a function trial (None) the report is first appended to the attempt's metrics file
+        and numbered as a reader of that file would number it."""
         with self._lock:
             cur = self._current
             if cur is None or cur["trial_id"] != trial_id:
                 return
-            seq = cur["seq"][mtype]
-            cur["seq"][mtype] = seq + 1
-            ev = {"trial_id": trial_id, "parameter_id": parameter_id, "type": mtype, "sequence": seq,
-                  "value": value, "timestamp": time.time()}
+            if sequence is None:
+                seq = cur["seq"][mtype]
+                line = records.encode(mtype, value)  # raises in the trial for a value JSON cannot hold
+                if cur["record_fd"] is not None:
+                    os.write(cur["record_fd"], line)
+                cur["seq"][mtype] = seq + 1
+            else:
+                seq = sequence
+            ev = {"trial_id": trial_id, "parameter_id": parameter_id, "attempt": cur["attempt"], "type": mtype,
+                  "sequence": seq, "value": value, "timestamp": timestamp or time.time()}
             self._pending_events.setdefault(trial_id, []).append(ev)
         self._outbox.put(ev)
 
@@ -188,12 +211,12 @@ class TrialRunner:
         pid = spec["hyper_params"].get("parameter_id")
         tid = spec["trial_id"]
         result: dict = {}
+        ctx = trial_api.TrialContext(
+            self.experiment_id, tid, spec["sequence_id"], pid, params,
+            emit=lambda kind, value: self._emit(tid, pid, kind, value),
+            should_stop=lambda: self._stop_requested(tid))
 
         def target() -> None:
-            ctx = trial_api.TrialContext(
-                self.experiment_id, tid, spec["sequence_id"], pid, params,
-                emit=lambda kind, value: self._emit(tid, pid, kind, value),
-                should_stop=lambda: self._stop_requested(tid))
             trial_api._set_context(ctx)
             try:
                 with self._lock:
@@ -206,6 +229,16 @@ class TrialRunner:
                 result["status"] = "SUCCEEDED"
             except trial_api.TrialStopped:
                 result["status"] = "STOPPED"
+            except SystemExit as e:
+                # As for a command trial: sys.exit(0) / sys.exit() ends it normally, any other
+                # code fails it with that code.
+                code = e.code
+                if code is None or code == 0:
+                    result["status"] = "SUCCEEDED"
+                else:
+                    result["status"] = "FAILED"
+                    result["exit_code"] = code if isinstance(code, int) else 1
+                    result["message"] = f"exit code {code}" if isinstance(code, int) else f"sys.exit({code!r})"
             except BaseException as e:  # noqa: BLE001 - a trial may raise anything
                 result["status"] = "FAILED"
                 result["message"] = f"{type(e).__name__}: {e}"
@@ -216,22 +249,43 @@ class TrialRunner:
                     if self._current is not None:
                         self._current["thread_id"] = None
 
-        os.makedirs(spec["trial_dir"], exist_ok=True)
+        sys_dir = records.attempt_dir(spec["trial_dir"], spec.get("attempt") or 0)
+        os.makedirs(os.path.join(sys_dir, ".nni"), exist_ok=True)
+        fd = os.open(records.metrics_path(spec["trial_dir"], spec.get("attempt") or 0),
+                     os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        with self._lock:
+            if self._current is not None:
+                self._current["record_fd"] = fd
+        threads_before = set(threading.enumerate())
+        children_before = set(supervisor.children(os.getpid()))
+        # Threads the trial starts report into it as well (a runner runs one trial at a time).
+        trial_api._set_process_context(ctx)
         t = threading.Thread(target=target, daemon=True, name=f"trial-{tid}")
-        t.start()
-        timeout = spec.get("max_trial_seconds")
-        t.join(timeout)
-        if t.is_alive():
-            self.stop(tid, "SYS_CANCELED", f"exceeded maxTrialDuration ({timeout:g}s)")
-            t.join(STOP_GRACE_SECONDS)
+        try:
+            t.start()
+            timeout = spec.get("max_trial_seconds")
+            t.join(timeout)
             if t.is_alive():
-                # A trial stuck in native code: report it; the controller replaces this runner.
-                return "SYS_CANCELED", "trial did not stop; its runner is replaced", None
+                self.stop(tid, "SYS_CANCELED", f"exceeded maxTrialDuration ({timeout:g}s)")
+                t.join(STOP_GRACE_SECONDS)
+                if t.is_alive():
+                    # A trial stuck in native code: report it; the controller replaces this runner.
+                    with self._lock:
+                        if self._current is not None:
+                            self._current["retire_runner"] = True  # typed, for the controller
+                    return "SYS_CANCELED", "trial did not stop; its runner is replaced", None
+        finally:
+            trial_api._set_process_context(None, [x for x in threading.enumerate() if x not in threads_before])
+            # Processes the trial started and left running end with it.
+            for child in supervisor.children(os.getpid()):
+                if child not in children_before:
+                    supervisor.kill_tree(child, 0)
+                    _kill_pid(child)
         if "traceback" in result:
             with open(os.path.join(spec["trial_dir"], "stderr"), "w") as f:
                 f.write(result["traceback"])
         status = result.get("status", "FAILED")
-        return status, result.get("message", ""), 0 if status == "SUCCEEDED" else 1
+        return status, result.get("message", ""), result.get("exit_code", 0 if status == "SUCCEEDED" else 1)
 
     def _stop_requested(self, tid: str) -> bool:
         cur = self._current
@@ -251,22 +305,28 @@ class TrialRunner:
     def _run_command(self, spec: dict) -> tuple[str, str, int | None]:
         tid = spec["trial_id"]
         trial_dir = spec["trial_dir"]
-        os.makedirs(os.path.join(trial_dir, ".nni"), exist_ok=True)
-        with open(os.path.join(trial_dir, "parameter.cfg"), "w") as f:
+        attempt = int(spec.get("attempt") or 0)
+        sys_dir = records.attempt_dir(trial_dir, attempt)
+        os.makedirs(os.path.join(sys_dir, ".nni"), exist_ok=True)
+        with open(os.path.join(sys_dir, "parameter.cfg"), "w") as f:
             json.dump(spec["hyper_params"], f)
-        metrics_path = os.path.join(trial_dir, ".nni", "metrics")
+        metrics_path = records.metrics_path(trial_dir, attempt)
         open(metrics_path, "a").close()
+        for marker in (records.ended_marker(trial_dir, attempt), records.supervisor_marker(trial_dir, attempt)):
+            if os.path.exists(marker):
+                os.remove(marker)
         env = dict(os.environ)
         env.update({
             "NNI_PLATFORM": "local", "NNI_EXP_ID": self.experiment_id, "NNI_TRIAL_JOB_ID": tid,
-            "NNI_SYS_DIR": trial_dir, "NNI_OUTPUT_DIR": trial_dir, "NNI_TRIAL_SEQ_ID": str(spec["sequence_id"]),
-            "MULTI_PHASE": "false",
+            # Each attempt has its own NNI_SYS_DIR (parameters, metrics); outputs are shared.
+            "NNI_SYS_DIR": sys_dir, "NNI_OUTPUT_DIR": trial_dir, "NNI_TRIAL_SEQ_ID": str(spec["sequence_id"]),
+            "MULTI_PHASE": "false", "NNIRAY_TRIAL_ATTEMPT": str(attempt),
         })
         env.update(spec.get("env") or {})
         # Ray workers carry Ray's own variables; the trial must not think it is a Ray worker.
         for k in [k for k in env if k.startswith("RAY_") and k not in ("RAY_ADDRESS",)]:
             env.pop(k, None)
-        with open(os.path.join(trial_dir, "run.sh"), "w") as f:
+        with open(os.path.join(sys_dir, "run.sh"), "w") as f:
             f.write(f"#!/bin/bash\ncd {_q(spec['code_dir'])}\n"
                     + "".join(f"export {k}={_q(env[k])}\n" for k in
                               ("NNI_PLATFORM", "NNI_EXP_ID", "NNI_TRIAL_JOB_ID", "NNI_SYS_DIR",
@@ -274,78 +334,113 @@ class TrialRunner:
                     + f"{spec['command']}\n")
         stdout = open(os.path.join(trial_dir, "trial.log"), "ab")
         stderr = open(os.path.join(trial_dir, "stderr"), "ab")
+        # The supervisor's stdin is a pipe only this process can write to: when this process
+        # dies, the kernel closes it and the supervisor kills the trial's whole process tree.
+        lifeline_r, lifeline_w = os.pipe()
+        argv = [sys.executable, "-I", "-S", supervisor.__file__, str(STOP_GRACE_SECONDS),
+                records.ended_marker(trial_dir, attempt), records.supervisor_marker(trial_dir, attempt),
+                "--", "bash", "-c", spec["command"]]
         try:
-            proc = subprocess.Popen(["bash", "-c", spec["command"]], cwd=spec["code_dir"], env=env,
-                                    stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
+            proc = subprocess.Popen(argv, cwd=spec["code_dir"], env=env, stdout=stdout, stderr=stderr,
+                                    stdin=lifeline_r, start_new_session=True)
         except OSError as e:
             stdout.close()
             stderr.close()
+            os.close(lifeline_w)
             return "FAILED", f"cannot start trial command: {e}", None
+        finally:
+            os.close(lifeline_r)
         with self._lock:
             if self._current is not None:
                 self._current["proc"] = proc
         pid = spec["hyper_params"].get("parameter_id")
-        offset, poll = 0, 0.002
+        reader = records.RecordReader(metrics_path)
+        poll = 0.002
         deadline = None if spec.get("max_trial_seconds") is None else time.time() + spec["max_trial_seconds"]
-        while True:
-            code = proc.poll()
-            offset = self._read_metrics(metrics_path, offset, tid, pid)
-            if code is not None:
-                break
-            if deadline is not None and time.time() > deadline:
-                self.stop(tid, "SYS_CANCELED", f"exceeded maxTrialDuration ({spec['max_trial_seconds']:g}s)")
-                deadline = None
-            time.sleep(poll)
-            poll = min(poll * 1.5, 0.1)  # fast trials are seen fast, long ones cost nothing
-        self._read_metrics(metrics_path, offset, tid, pid)
-        stdout.close()
-        stderr.close()
-        with open(os.path.join(trial_dir, ".nni", "state"), "w") as f:
-            f.write(f"{code} {int(time.time() * 1000)}\n")
+        try:
+            while True:
+                code = proc.poll()
+                self._read_records(reader, tid, pid)
+                if code is not None:
+                    break
+                if deadline is not None and time.time() > deadline:
+                    self.stop(tid, "SYS_CANCELED", f"exceeded maxTrialDuration ({spec['max_trial_seconds']:g}s)")
+                    deadline = None
+                time.sleep(poll)
+                poll = min(poll * 1.5, 0.1)  # fast trials are seen fast, long ones cost nothing
+            # Every process of the trial is gone: a last record without its newline is whole.
+            self._read_records(reader, tid, pid, complete=True)
+        finally:
+            os.close(lifeline_w)
+            _kill_trial_group(trial_dir, attempt)
+            stdout.close()
+            stderr.close()
         if code == 0:
             return "SUCCEEDED", "", code
         return "FAILED", _failure_message(code, os.path.join(trial_dir, "stderr")), code
 
-    def _read_metrics(self, path: str, offset: int, tid: str, pid: Any) -> int:
-        try:
-            with open(path, "rb") as f:
-                f.seek(offset)
-                data = f.read()
-        except FileNotFoundError:
-            return offset
-        end = data.rfind(b"\n")
-        if end < 0:
-            return offset
-        for line in data[: end + 1].splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if rec.get("type") in ("PERIODICAL", "FINAL"):
-                self._emit(tid, pid, rec["type"], rec.get("value"))
-        return offset + end + 1
+    def _read_records(self, reader: records.RecordReader, tid: str, pid: Any, complete: bool = False) -> None:
+        events, errors = reader.read(complete)
+        for ev in events:
+            self._emit(tid, pid, ev["type"], ev["value"], sequence=ev["sequence"], timestamp=ev["time"])
+        if errors and not self._stop_requested(tid):
+            # A trial whose reports cannot be read is not trusted to go on: it fails, and says why.
+            self.stop(tid, "FAILED", errors[0].message(reader.path))
 
 
 def _q(s: str) -> str:
     return "'" + str(s).replace("'", "'\\''") + "'"
 
 
-def _kill_process_group(proc: subprocess.Popen) -> None:
+def _terminate(proc: subprocess.Popen) -> None:
+    """Stop a command trial: SIGTERM to its supervisor, which passes it to every process of the
+    trial and SIGKILLs them after the grace period; SIGKILL for all of them should the
+    supervisor itself not end."""
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.kill(proc.pid, signal.SIGTERM)
     except ProcessLookupError:
         return
 
     def hard_kill() -> None:
         try:
-            proc.wait(STOP_GRACE_SECONDS)
+            proc.wait(STOP_GRACE_SECONDS + 5)
         except subprocess.TimeoutExpired:
+            supervisor.kill_tree(proc.pid, 0)
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
     threading.Thread(target=hard_kill, daemon=True).start()
+
+
+def _kill_trial_group(trial_dir: str, attempt: int) -> None:
+    # Backstop for a supervisor that was killed itself (it writes the ended marker once every
+    # process of the trial is gone): its trial's process group goes too.
+    if os.path.exists(records.ended_marker(trial_dir, attempt)):
+        return
+    try:
+        with open(records.supervisor_marker(trial_dir, attempt)) as f:
+            trial_pid = int(f.read().split()[1])
+        os.killpg(trial_pid, signal.SIGKILL)
+    except (OSError, ValueError, IndexError):
+        pass
+
+
+def _write_state(spec: dict, exit_code: int | None) -> None:
+    """``<attempt dir>/.nni/state``: "<exit code> <end time ms>" once the attempt ended (NNI's
+    file), for both kinds of trial, so a reader recovering a trial knows it had finished."""
+    try:
+        with open(records.state_path(spec["trial_dir"], spec.get("attempt") or 0), "w") as f:
+            f.write(f"{'' if exit_code is None else exit_code} {int(time.time() * 1000)}\n")
+    except (OSError, KeyError):
+        pass
+
+
+def _kill_pid(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _failure_message(code: int, stderr_path: str) -> str:

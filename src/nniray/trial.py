@@ -3,7 +3,10 @@
 A trial learns where it runs from one of three contexts:
 
 - **function trial**: the trial-runner actor installs a :class:`TrialContext` for the thread
-  that runs the user's function; metrics go to the runner's outbox.
+  that runs the user's function, and as the process's current trial (a runner runs one trial
+  at a time), so threads the trial starts report into it too; metrics go to the runner's
+  outbox.  Threads still alive when their trial ended are remembered and never report into a
+  later trial of the same runner.
 - **command trial**: the runner starts a subprocess with NNI's environment variables
   (``NNI_PLATFORM``, ``NNI_EXP_ID``, ``NNI_TRIAL_JOB_ID``, ``NNI_SYS_DIR``, ``NNI_OUTPUT_DIR``,
   ``NNI_TRIAL_SEQ_ID``); parameters come from ``$NNI_SYS_DIR/parameter.cfg`` and metrics are
@@ -17,12 +20,18 @@ import json
 import os
 import threading
 import time
+import weakref
 from typing import Any, Callable
 
 from .utils import MetricError, extract_scalar_reward
 
 _local = threading.local()
 _env_context: "TrialContext | None" = None
+# The function trial its runner is running now (one at a time per runner process): what a
+# thread started by the trial reports into.
+_process_context: "TrialContext | None" = None
+# Threads that outlived the trial they were started in: never attributed to a later trial.
+_stale_threads: "weakref.WeakSet[threading.Thread]" = weakref.WeakSet()
 
 
 class TrialStopped(BaseException):
@@ -87,6 +96,9 @@ def _current() -> TrialContext | None:
     ctx = getattr(_local, "context", None)
     if ctx is not None:
         return ctx
+    ctx = _process_context
+    if ctx is not None and threading.current_thread() not in _stale_threads:
+        return ctx
     if _env_context is None and os.environ.get("NNI_TRIAL_JOB_ID") and os.environ.get("NNI_SYS_DIR") \
             and os.environ.get("NNI_PLATFORM") not in (None, "", "unittest"):
         _env_context = _FileChannelContext()
@@ -96,6 +108,15 @@ def _current() -> TrialContext | None:
 def _set_context(ctx: TrialContext | None) -> None:
     """Installed by the trial runner around a function trial (per thread)."""
     _local.context = ctx
+
+
+def _set_process_context(ctx: TrialContext | None, stale: "list[threading.Thread] | tuple" = ()) -> None:
+    """Installed by the trial runner for the whole process while it runs a function trial;
+    ``stale`` are the threads the ending trial left running."""
+    global _process_context
+    for t in stale:
+        _stale_threads.add(t)
+    _process_context = ctx
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,13 +145,35 @@ def get_current_parameter(tag: str | None = None) -> Any:
     return params.get(tag) if isinstance(params, dict) else None
 
 
+def _plain(metric: Any) -> Any:
+    """numpy scalars, 0-d and one-element arrays as Python numbers (NNI accepts them), also
+    inside dicts and lists; a larger array is refused with its size."""
+    if isinstance(metric, dict):
+        return {k: _plain(v) for k, v in metric.items()}
+    if isinstance(metric, (list, tuple)):
+        return [_plain(v) for v in metric]
+    if type(metric).__module__ == "numpy" and hasattr(metric, "item"):
+        size = getattr(metric, "size", 1)
+        if size != 1:
+            raise MetricError(f"metric is a numpy array of {size} elements: report one number "
+                              f"(e.g. float(arr.mean())) or a dict with a numeric 'default'")
+        return metric.item()
+    return metric
+
+
 def _check_metric(metric: Any, what: str) -> Any:
     """Numbers and dicts with a numeric ``default`` pass (extra keys kept); NaN, inf, strings
     and dicts without ``default`` are refused here, at the call that made them."""
     try:
+        metric = _plain(metric)
+    except MetricError as e:
+        raise MetricError(f"{what}: {e}") from None
+    try:
         extract_scalar_reward(metric)
     except MetricError as e:
         raise MetricError(f"{what}: {e}") from None
+    except OverflowError:
+        raise MetricError(f"{what}: metric is an integer beyond float range: report a float") from None
     if isinstance(metric, dict):
         try:
             json.dumps(metric, allow_nan=False)
