@@ -21,7 +21,7 @@ per channel), ``_output_`` (uint8 affine), ReLU ``_output_`` (uint8); every conv
 found by FX tracing is a ``fuse_names`` group, so the calibrated output is the one the engine
 computes after BN folding.
 
-**Latency** (CPU, 1 thread, batch 1 and 32, median of repeated runs after warm-up) of the three
+**Latency** (CPU, 1 thread, batch 1 and 32, median of repeated runs after warm-up, engines interleaved) of the three
 trained models and two random-weight zoo architectures (``resnet-style``: a ResNet-18-layout
 BasicBlock net at 3x32x32; ``vgg-style``: 8 conv-BN-ReLU layers at 3x32x32): PyTorch fp32, PyTorch
 FX int8, ONNX Runtime fp32, nniray int8 on ONNX Runtime, ONNX Runtime ``quantize_static`` int8; and
@@ -363,17 +363,6 @@ def ort_session(path):
     return lambda x: torch.from_numpy(sess.run(None, {name: x.numpy() if isinstance(x, torch.Tensor) else x})[0])
 
 
-def time_fn(fn, x, repeats) -> float:
-    for _ in range(5):
-        fn(x)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(x)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
-
-
 # ---------------------------------------------------------------------------------------------
 # runs
 # ---------------------------------------------------------------------------------------------
@@ -404,11 +393,22 @@ def engines_for(model, calib, calib_X, shape, tmp):
 
 
 def latency(fns, shape) -> Dict[str, Dict[str, float]]:
+    """Median ms per engine; engines take turns within every repetition, so load changes on the
+    shared machine hit them all alike."""
     out: Dict[str, Dict[str, float]] = {}
     for bs, repeats in ((1, 200), (32, 30)):
         x = torch.randn((bs,) + tuple(shape[1:]))
-        for name, fn in fns.items():
-            out.setdefault(name, {})[f"b{bs}"] = time_fn(fn, x, repeats)
+        times: Dict[str, List[float]] = {name: [] for name in fns}
+        for fn in fns.values():
+            for _ in range(5):
+                fn(x)
+        for _ in range(repeats):
+            for name, fn in fns.items():
+                start = time.perf_counter()
+                fn(x)
+                times[name].append(time.perf_counter() - start)
+        for name, ts in times.items():
+            out.setdefault(name, {})[f"b{bs}"] = statistics.median(ts) * 1000
     return out
 
 
@@ -482,7 +482,7 @@ def report(results: Dict[str, Any]) -> str:
     lines = ["# Quantization benchmark (issue 13)", "",
              f"Command: `{COMMAND}` (results also in `benchmarks/compression/results/quantization.json`).",
              "", f"Machine: {results['machine']}; torch {results['torch']}, onnxruntime {results['onnxruntime']}; "
-             f"1 thread everywhere; latency = median of 200 runs (batch 1) / 30 runs (batch 32) after 5 warm-ups; "
+             f"1 thread everywhere; latency = median of 200 runs (batch 1) / 30 runs (batch 32) after 5 warm-ups, the engines taking turns within each repetition; "
              f"the machine is shared with other engineers' jobs, so absolute times are upper bounds.", "",
              "Quantization config (all nniray quantizers): Conv2d/Linear `_input_` uint8 affine, `weight` int8 "
              "symmetric per channel, `_output_` uint8 affine; ReLU `_output_` uint8; conv→BN(→ReLU) chains fused "
