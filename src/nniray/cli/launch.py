@@ -240,12 +240,13 @@ def stop_one(exp_id: str, entry: dict) -> None:
         client.delete(port, "/experiment", timeout=30)
     except CliError:
         # The REST server does not answer: ask the process directly.
-        if locate.pid_alive(pid):
+        # (only the process that registered it: a recycled pid belongs to someone else)
+        if locate.owner_alive(entry):
             os.kill(int(pid), signal.SIGTERM)
     deadline = time.time() + STOP_TIMEOUT
-    while locate.pid_alive(pid) and time.time() < deadline:
+    while locate.owner_alive(entry) and time.time() < deadline:
         time.sleep(0.2)
-    if locate.pid_alive(pid):
+    if locate.owner_alive(entry):
         os.kill(int(pid), signal.SIGKILL)
         default_registry().update(exp_id, status="STOPPED", endTime=time.time())
         raise CliError(f"experiment {exp_id} did not stop within {STOP_TIMEOUT:.0f}s and was killed "

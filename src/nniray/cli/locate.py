@@ -32,9 +32,51 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
+# How much later than the recorded start a process may have started and still be the one that
+# recorded it (the clock-tick resolution of /proc and the registry write).
+_START_SLACK_S = 2.0
+
+
+def process_start_time(pid: int) -> float | None:
+    """When process ``pid`` started (epoch seconds), from /proc; None where unknown."""
+    try:
+        with open(f"/proc/{int(pid)}/stat") as f:
+            ticks = int(f.read().rsplit(") ", 1)[1].split()[19])
+        with open("/proc/stat") as f:
+            btime = next(int(line.split()[1]) for line in f if line.startswith("btime "))
+        return btime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def _daemon_of(pid: int, exp_id: str | None) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return False
+    return bool(exp_id) and b"nniray.cli.daemon" in argv and exp_id.encode() in argv
+
+
+def owner_alive(info: dict) -> bool:
+    """Whether the process recorded in a registry entry still lives *and is that process*: a
+    pid reused by a later process (it started after the entry's start time) does not count,
+    so a finished experiment never looks running because its old pid was recycled."""
+    pid = info.get("pid")
+    if not pid_alive(pid):
+        return False
+    if _daemon_of(int(pid), info.get("id")):
+        return True  # an `nniray create/resume/view` daemon names its experiment on its command line
+    started = info.get("startTime")
+    if info.get("status") == "VIEWED" or not isinstance(started, (int, float)):
+        return True  # a viewer records the experiment's old start time, not its own
+    begun = process_start_time(int(pid))
+    return begun is None or begun <= float(started) + _START_SLACK_S
+
+
 def is_running(info: dict) -> bool:
     """True while the experiment's daemon (or Python driver) process lives and it was not stopped."""
-    return info.get("status") not in ("STOPPED", None) and pid_alive(info.get("pid"))
+    return info.get("status") not in ("STOPPED", None) and owner_alive(info)
 
 
 def refreshed() -> dict[str, dict]:
@@ -42,7 +84,7 @@ def refreshed() -> dict[str, dict]:
     reg = default_registry()
     data = reg.all()
     for exp_id, info in data.items():
-        if info.get("status") not in ("STOPPED", "DONE", "ERROR", None) and not pid_alive(info.get("pid")):
+        if info.get("status") not in ("STOPPED", "DONE", "ERROR", None) and not owner_alive(info):
             # The manager died without recording its end (killed, machine rebooted).
             reg.update(exp_id, status="STOPPED")
             info["status"] = "STOPPED"

@@ -135,6 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
     ei.add_argument("id", nargs="?")
     ei.add_argument("--filename", "-f", required=True, help='JSON list of {"parameter": {...}, "value": ...}')
     ei.set_defaults(func=_cmd("experiment_cmds", "import_"))
+    es = esub.add_parser("save", help="pack a stopped experiment (and optionally its code) into a zip")
+    es.add_argument("id", nargs="?")
+    es.add_argument("--path", "-p", help="folder of the package (default: the current folder)")
+    es.add_argument("--saveCodeDir", "-s", action="store_true", help="include the trial code folder")
+    es.set_defaults(func=_cmd("package_cmds", "save"))
+    eld = esub.add_parser("load", help="unpack a package written by `experiment save`")
+    eld.add_argument("--path", "-p", required=True, help="the package file")
+    eld.add_argument("--codeDir", "-c", help="where the trial code goes (required when the package has code)")
+    eld.add_argument("--logDir", "-l", help="experiments folder (default ~/nni-experiments)")
+    eld.add_argument("--searchSpacePath", "-s", help="search space JSON (default: <codeDir>/search_space.json)")
+    eld.set_defaults(func=_cmd("package_cmds", "load"))
 
     lg = sub.add_parser("log", help="daemon stdout/stderr, or a trial's log")
     lsub = lg.add_subparsers(dest="log_kind", metavar="WHICH")
@@ -172,6 +183,24 @@ def build_parser() -> argparse.ArgumentParser:
     wu = wsub.add_parser("url", help="the web UI / REST URL of a running experiment")
     wu.add_argument("id", nargs="?")
     wu.set_defaults(func=_cmd("experiment_cmds", "webui_url"))
+
+    pl = sub.add_parser("platform", help="clean what nniray left on a platform")
+    plsub = pl.add_subparsers(dest="platform_cmd", metavar="ACTION")
+    plsub.required = True
+    pc = plsub.add_parser("clean", help="remove nniray's leftovers on the config's platform")
+    pc.add_argument("--config", "-c", required=True)
+    pc.set_defaults(func=_cmd("package_cmds", "platform_clean"))
+
+    tb = sub.add_parser("tensorboard", help="TensorBoard over the trials' NNI_OUTPUT_DIR/tensorboard")
+    tbsub = tb.add_subparsers(dest="tensorboard_cmd", metavar="ACTION")
+    tbsub.required = True
+    tbs = tbsub.add_parser("start", help="start TensorBoard for an experiment")
+    tbs.add_argument("id", nargs="?")
+    tbs.add_argument("--port", type=_port, default=6006)
+    tbs.set_defaults(func=_cmd("package_cmds", "tensorboard_start"))
+    tbt = tbsub.add_parser("stop", help="stop it")
+    tbt.add_argument("id", nargs="?")
+    tbt.set_defaults(func=_cmd("package_cmds", "tensorboard_stop"))
 
     cf = sub.add_parser("config", help="convert an NNI v1 config, or show an experiment's config")
     cfsub = cf.add_subparsers(dest="config_cmd", metavar="ACTION")
