@@ -217,11 +217,13 @@ def report(results: list[dict], cmd: str, intermediates: int) -> str:
                       f"{e['peak_rss_kib'] / 1024:.0f} MiB (bounded: batches of 1,000 trials). `GET /trial-jobs` "
                       f"through the REST server (streamed): {t['mib']} MiB in {t['s']} s; server RSS "
                       f"{t['server_rss_before_mib']} MiB before, peak {t['server_peak_rss_mib']} MiB."]
-    lines += ["", "`page50_*`: `TrialStore.trials_page` (total count included). `page50_final_*` use the "
-              "final-value index; `param.*`, `final.<key>` and parameter filters evaluate `json_extract` per "
-              "row (no index per user key). `rest_*`: the same through HTTP (uvicorn, JSON encoding included). "
-              "`latest_metrics_all`: NNI's metric-data-latest (one row per trial). `metric_data_range_20`: "
-              "the range NNI's UI fetches (20 sequence ids).", ""]
+    lines += ["", "`page50_*`: `TrialStore.trials_page` (total count included). `page50_final_*` and the time "
+              "sorts walk an index ending in the sequence id (ids from the index, then 50 rows by key); "
+              "`param.*`, `final.<key>` and parameter filters walk the `trial_values` index; the id search is "
+              "a LIKE scan of the trial ids. `rest_*`: the same through HTTP (uvicorn, JSON encoding "
+              "included). `latest_metrics_all`: NNI's metric-data-latest (one row per trial, read by a MAX(id) "
+              "index lookup per trial; no per-metric trigger keeps it, to keep metric writes cheap). "
+              "`metric_data_range_20`: the range NNI's UI fetches (20 sequence ids).", ""]
     return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from nniray.storage import ExperimentStore, default_registry
+from nniray.web import tokens
 
 from . import shapes
 from .rest import HttpError, PortInUse, RestServer
@@ -61,14 +62,10 @@ class Session:
         if self.mode == "create":
             from nniray.config import load_config
             cfg = load_config(config)
-            _own_ray_unless(cfg.local_service().ray_address)
             exp = Experiment(cfg, id=self.exp_id)
             exp.start(self.port, debug=self.debug)
         elif self.mode == "resume":
-            from .locate import experiment_dir as locate_dir
-            store = ExperimentStore(locate_dir(self.exp_id, experiment_dir), readonly=True)
-            _own_ray_unless(((store.get_meta("config") or {}).get("trainingService") or {}).get("rayAddress"))
-            store.close()
+            # Without rayAddress the experiment gets its own local Ray (training_services.local).
             exp = Experiment.resume(self.exp_id, self.port, wait_completion=False, debug=self.debug,
                                     experiment_dir=experiment_dir)
         else:
@@ -203,6 +200,14 @@ class Session:
         except Exception as e:  # the tuner's own refusal, raised in its actor
             raise HttpError(400, f"the tuner refused the data: {clean_error(e)}") from None
 
+    def add_customized_trial(self, parameters: dict) -> dict:
+        self._running()
+        from nniray.experiment import ExperimentError
+        try:
+            return self.exp.add_customized_trial(parameters)
+        except (ExperimentError, ValueError) as e:
+            raise HttpError(400, clean_error(e)) from None
+
     def kill_trial(self, trial_id: str) -> None:
         self._running()
         if not self.exp.kill_trial_job(trial_id):
@@ -241,16 +246,8 @@ def _positive_int(v: Any, field: str) -> int:
     return n
 
 
-def _own_ray_unless(ray_address: str | None) -> None:
-    """Without ``rayAddress`` the experiment gets its own local Ray.  A bare ``ray.init()``
-    would instead join whatever cluster ``/tmp/ray/ray_current_cluster`` names (one started
-    by ``ray start`` or a test's ``cluster_utils.Cluster``); ``RAY_ADDRESS=local`` prevents
-    that, and a user's own ``RAY_ADDRESS`` is still honoured."""
-    if not ray_address and not os.environ.get("RAY_ADDRESS"):
-        os.environ["RAY_ADDRESS"] = "local"
-
-
 def _shutdown_ray() -> None:
+    # Through sys.modules: a daemon that only served a view never imported Ray.
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
         ray.shutdown()
@@ -278,10 +275,12 @@ def serve(args: argparse.Namespace, on_ready: Any = None, until_terminal: bool =
     from .errors import CliError
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="[%(asctime)s] %(levelname)s (%(name)s) %(message)s")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     session = Session(args.mode, args.id, args.port, args.debug)
+    # The experiment's token: mutating routes need it; stored next to the experiment (mode
+    # 0600) once its directory is known, where the CLI finds it.
+    token = tokens.generate()
     try:
-        server = RestServer(session, args.port)
+        server = RestServer(session, args.port, token=token, readonly=args.mode == "view")
     except PortInUse as e:
         if raise_errors:
             raise CliError(str(e)) from None
@@ -310,6 +309,7 @@ def serve(args: argparse.Namespace, on_ready: Any = None, until_terminal: bool =
         if raise_errors:
             raise CliError(session.error) from None
         return 1
+    tokens.write(session.exp_dir, token)
     # ray.init may have installed its own handlers: ours decide how this process ends.
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
