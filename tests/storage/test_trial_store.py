@@ -262,3 +262,28 @@ def test_a_file_from_a_newer_nniray_is_refused(tmp_path):
     raw.close()
     with pytest.raises(StoreVersionError, match="upgrade nniray"):
         ExperimentStore(tmp_path, readonly=True)
+
+
+def test_status_counts_follow_every_write(store):
+    fill(store, 6)
+    store.update_trial("trial005", status="USER_CANCELED")
+    raw = sqlite3.connect(store.path)
+    raw.execute("UPDATE trials SET status='EARLY_STOPPED' WHERE trial_id='trial001'")
+    raw.execute("DELETE FROM trials WHERE trial_id='trial002'")
+    raw.commit()
+    raw.close()
+    expect = {}
+    for t in store.iter_trials():
+        expect[t.status] = expect.get(t.status, 0) + 1
+    assert store.counts_by_status() == expect and store.count() == 5
+    assert store.count(("FAILED", "EARLY_STOPPED")) == expect[TrialStatus.FAILED] + 1
+
+
+def test_sort_by_times_puts_missing_ones_last(store):
+    fill(store, 5)
+    store.update_trial("trial002", start_time=None)
+    asc = ids(store.trials_page(TrialQuery(sort="startTime")))
+    assert asc == ["trial000", "trial001", "trial003", "trial004", "trial002"]
+    desc = ids(store.trials_page(TrialQuery(sort="endTime", order="desc")))
+    assert desc[:4] == ["trial003", "trial002", "trial001", "trial000"] and desc[-1] == "trial004"
+    assert ids(store.trials_page(TrialQuery(sort="status", limit=2))) == ["trial000", "trial003"]

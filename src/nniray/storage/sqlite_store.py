@@ -178,6 +178,30 @@ MIGRATIONS: list[str] = [
         {_values_of("json_extract(NEW.hyper_params, '$.parameters')", 0)}
     END;
     """,
+    # 5: trials per status kept by triggers (counts without a scan of every trial), and sort
+    # indexes that end with the sequence id (the tie-break), so a page's ids come from the
+    # index alone, also deep into the order.
+    """
+    CREATE TABLE IF NOT EXISTS status_counts (status TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT OR REPLACE INTO status_counts(status, n) SELECT status, COUNT(*) FROM trials GROUP BY status;
+    CREATE TRIGGER IF NOT EXISTS status_counted AFTER INSERT ON trials BEGIN
+        INSERT INTO status_counts(status, n) VALUES (NEW.status, 1) ON CONFLICT(status) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER IF NOT EXISTS status_moved AFTER UPDATE OF status ON trials WHEN OLD.status IS NOT NEW.status
+    BEGIN
+        UPDATE status_counts SET n = n - 1 WHERE status = OLD.status;
+        INSERT INTO status_counts(status, n) VALUES (NEW.status, 1) ON CONFLICT(status) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER IF NOT EXISTS status_uncounted AFTER DELETE ON trials BEGIN
+        UPDATE status_counts SET n = n - 1 WHERE status = OLD.status;
+    END;
+    DROP INDEX IF EXISTS trials_final_value;
+    DROP INDEX IF EXISTS trials_status_final;
+    CREATE INDEX IF NOT EXISTS trials_final_seq ON trials(final_value, sequence_id);
+    CREATE INDEX IF NOT EXISTS trials_status_final_seq ON trials(status, final_value, sequence_id);
+    CREATE INDEX IF NOT EXISTS trials_start_seq ON trials(start_time, sequence_id);
+    CREATE INDEX IF NOT EXISTS trials_end_seq ON trials(end_time, sequence_id);
+    """,
 ]
 
 TRIAL_FIELDS = ("trial_id", "sequence_id", "parameter_id", "hyper_params", "status", "submit_time",
@@ -517,21 +541,44 @@ class ExperimentStore(TrialStore):
         where, args = self._where(query)
         kind, key = sort_column(query.sort)
         order = "DESC" if SortOrder(query.order) is SortOrder.DESC else "ASC"
-        if kind == "final" and key is None:
+        if kind in ("final", "startTime", "endTime") and key is None:
             # Two index range scans instead of one sort of every trial: the rows with a value
-            # (ordered by the final-value index), then those without.
-            return self._final_page(query, where, args, order)
+            # (in the index's order), then those without.
+            return self._final_page(query, where, args, order, _PLAIN_SORT_SQL[kind])
         if kind in ("final", "param"):
             return self._value_page(query, where, args, order, 0 if kind == "param" else 1, key)
         expr = _PLAIN_SORT_SQL[kind]
-        # Missing values last in either direction; the sequence id makes the order total.
-        tie = "" if kind == "sequenceId" else f", sequence_id {order}"
-        sql = (f"SELECT {_TRIAL_COLUMNS} FROM trials{where} ORDER BY {expr} IS NULL, {expr} {order}{tie} "
-               f"LIMIT ? OFFSET ?")
-        rows = self._all(sql, [*args, query.limit, query.offset])
-        total = self._all(f"SELECT COUNT(*) FROM trials{where}", args)[0][0]
-        return TrialPage(total, query.offset, query.limit, self._records(rows),
+        if kind in ("sequenceId", "trialJobId", "status"):  # never NULL; an index gives the order
+            tie = "" if kind in ("sequenceId", "trialJobId") else f", sequence_id {order}"
+            ids = self._all(f"SELECT rowid FROM trials{where} ORDER BY {expr} {order}{tie} LIMIT ? OFFSET ?",
+                            [*args, query.limit, query.offset])
+            rows = self._rows_by_rowid([r[0] for r in ids])
+        else:  # duration: an expression, sorted in SQLite; missing values last either way
+            rows = self._all(f"SELECT {_TRIAL_COLUMNS} FROM trials{where} ORDER BY {expr} IS NULL, {expr} {order}, "
+                             f"sequence_id {order} LIMIT ? OFFSET ?", [*args, query.limit, query.offset])
+        return TrialPage(self._count_where(query, where, args), query.offset, query.limit, self._records(rows),
                          self.param_names(), self.final_keys())
+
+    def _rows_by_rowid(self, rowids: list[int]) -> list[sqlite3.Row]:
+        """Rows in the given order (a page's ids come from an index; its rows by primary key)."""
+        if not rowids:
+            return []
+        got = {r["rowid"]: r for r in self._all(f"SELECT rowid, {_TRIAL_COLUMNS} FROM trials WHERE rowid IN "
+                                                 f"({','.join('?' * len(rowids))})", rowids)}
+        return [got[i] for i in rowids if i in got]
+
+    def _count_where(self, query: TrialQuery, where: str, args: list) -> int:
+        """The page's total, from the counters or an index where the filter allows."""
+        if not where:
+            return self.count()
+        if not query.search and not query.params:
+            return self.count(query.statuses)
+        if not query.search and not query.statuses and len(query.params) == 1:
+            (name, value), = query.params.items()
+            if value is not None and not isinstance(value, (dict, list)):
+                return self._all("SELECT COUNT(*) FROM trial_values WHERE kind = 0 AND name = ? AND value = ?",
+                                 [name, int(value) if isinstance(value, bool) else value])[0][0]
+        return self._all(f"SELECT COUNT(*) FROM trials{where}", args)[0][0]
 
     def _value_page(self, query: TrialQuery, where: str, args: list, order: str, kind: int, key: str) -> TrialPage:
         """Sorted by a parameter (kind 0) or a final-dict key (kind 1): the trials that have it in
@@ -542,7 +589,7 @@ class ExperimentStore(TrialStore):
             n_with = self._all(f"SELECT COUNT(*) FROM {having}{where}", [kind, key, *args])[0][0]
         else:  # the index alone counts them
             n_with = self._all("SELECT COUNT(*) FROM trial_values WHERE kind = ? AND name = ?", [kind, key])[0][0]
-        n_all = self._all(f"SELECT COUNT(*) FROM trials{where}", args)[0][0]
+        n_all = self._count_where(query, where, args)
         rows: list = []
         if query.offset < n_with:
             rows = self._all(f"SELECT {_TRIAL_COLUMNS} FROM {having}{where} ORDER BY vval {order}, vseq {order} "
@@ -555,23 +602,23 @@ class ExperimentStore(TrialStore):
                               [*args, kind, key, query.limit - len(rows), max(0, query.offset - n_with)])
         return TrialPage(n_all, query.offset, query.limit, self._records(rows), self.param_names(), self.final_keys())
 
-    def _final_page(self, query: TrialQuery, where: str, args: list, order: str) -> TrialPage:
-        has = f"{where} AND final_value IS NOT NULL" if where else " WHERE final_value IS NOT NULL"
-        lacks = f"{where} AND final_value IS NULL" if where else " WHERE final_value IS NULL"
+    def _final_page(self, query: TrialQuery, where: str, args: list, order: str, column: str) -> TrialPage:
+        has = f"{where} AND {column} IS NOT NULL" if where else f" WHERE {column} IS NOT NULL"
+        lacks = f"{where} AND {column} IS NULL" if where else f" WHERE {column} IS NULL"
         # Counted as all minus those without: "IS NULL" is an index lookup, while "IS NOT NULL"
-        # would make SQLite scan every row and compute the generated column from its JSON.
+        # would make SQLite scan every row (and compute the generated final value from its JSON).
         n_without = self._all(f"SELECT COUNT(*) FROM trials{lacks}", args)[0][0]
-        n_with = self._all(f"SELECT COUNT(*) FROM trials{where}", args)[0][0] - n_without
-        rows: list = []
+        n_all = self._count_where(query, where, args)
+        n_with = n_all - n_without
+        ids: list = []
         if query.offset < n_with:
-            rows = self._all(f"SELECT {_TRIAL_COLUMNS} FROM trials{has} ORDER BY final_value {order}, "
-                             f"sequence_id {order} LIMIT ? OFFSET ?", [*args, query.limit, query.offset])
-        if len(rows) < query.limit:
-            rows += self._all(f"SELECT {_TRIAL_COLUMNS} FROM trials{lacks} ORDER BY sequence_id {order} "
-                              f"LIMIT ? OFFSET ?", [*args, query.limit - len(rows), max(0, query.offset - n_with)])
-        total = n_with + n_without
-        return TrialPage(total, query.offset, query.limit, self._records(rows),
-                         self.param_names(), self.final_keys())
+            ids = self._all(f"SELECT rowid FROM trials{has} ORDER BY {column} {order}, sequence_id {order} "
+                            f"LIMIT ? OFFSET ?", [*args, query.limit, query.offset])
+        if len(ids) < query.limit:
+            ids += self._all(f"SELECT rowid FROM trials{lacks} ORDER BY sequence_id {order} LIMIT ? OFFSET ?",
+                             [*args, query.limit - len(ids), max(0, query.offset - n_with)])
+        rows = self._rows_by_rowid([r[0] for r in ids])
+        return TrialPage(n_all, query.offset, query.limit, self._records(rows), self.param_names(), self.final_keys())
 
     def iter_trials(self, statuses: Sequence[TrialStatus | str] = (), batch_size: int = 1000,
                     with_counts: bool = False) -> Iterator[TrialRecord]:
@@ -589,11 +636,12 @@ class ExperimentStore(TrialStore):
     def count(self, statuses: Sequence[TrialStatus | str] = ()) -> int:
         names = self._statuses(statuses)
         if not names:
-            return self._all("SELECT COUNT(*) FROM trials")[0][0]
-        return self._all(f"SELECT COUNT(*) FROM trials WHERE status IN ({','.join('?' * len(names))})", names)[0][0]
+            return self._all("SELECT COALESCE(SUM(n), 0) FROM status_counts")[0][0]
+        return self._all(f"SELECT COALESCE(SUM(n), 0) FROM status_counts WHERE status IN "
+                         f"({','.join('?' * len(names))})", names)[0][0]
 
     def counts_by_status(self) -> dict[TrialStatus, int]:
-        return {TrialStatus(r[0]): r[1] for r in self._all("SELECT status, COUNT(*) FROM trials GROUP BY status")}
+        return {TrialStatus(r[0]): r[1] for r in self._all("SELECT status, n FROM status_counts WHERE n > 0")}
 
     def best_trial(self, mode: OptimizeMode = OptimizeMode.MAXIMIZE) -> TrialRecord | None:
         order = "DESC" if OptimizeMode(mode) is OptimizeMode.MAXIMIZE else "ASC"
@@ -674,8 +722,13 @@ class ExperimentStore(TrialStore):
             # JSON is looked at only for the rows kept.
             span = self.max_sequence_id() + 1
             step = max(1, -(-span // max_points))
-            rows = self._all(f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE sequence_id % ? = 0 AND final_value IS NOT "
-                             f"NULL ORDER BY sequence_id LIMIT ?", (step, max_points))
+            wanted = list(range(0, span, step))[:max_points]
+            rows = []
+            for i in range(0, len(wanted), 500):  # sequence-id index lookups, not a scan
+                chunk = wanted[i:i + 500]
+                rows += self._all(f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE sequence_id IN "
+                                  f"({','.join('?' * len(chunk))}) AND final_value IS NOT NULL ORDER BY sequence_id",
+                                  chunk)
         return total, self._records(rows, with_counts=False)
 
     def changes_since(self, trial_cursor: int, metric_cursor: int, limit: int = 1000) -> Changes:
