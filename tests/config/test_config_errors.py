@@ -108,7 +108,7 @@ configs = st.fixed_dictionaries({}, optional={
     **{f: values for f in FIELDS if f != "trainingService"}, "trainingService": st.one_of(service, values)})
 
 
-@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=configs)
 def test_fuzz_the_config_loader_raises_only_config_errors(data):
     try:
@@ -121,7 +121,7 @@ def test_fuzz_the_config_loader_raises_only_config_errors(data):
     assert isinstance(cfg.trial_concurrency, int) and not isinstance(cfg.trial_concurrency, bool)
 
 
-@settings(max_examples=50, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=configs)
 def test_fuzz_through_yaml(tmp_path_factory, data):
     f = tmp_path_factory.mktemp("fz") / "c.yml"
