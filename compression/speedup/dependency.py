@@ -476,13 +476,57 @@ def auto_set_denpendency_group_ids(model: nn.Module, config_list: Sequence[Mappi
         new_list.append(base)
     if align_norms:
         pruned = {n for n in owner if _ratio(config_list[owner[n]])}
-        for norm, source in sorted(_norm_alignments(model, flow, pruned, same_mask).items()):
+        candidates = _norm_alignments(model, flow, pruned, same_mask)
+        candidates = _structurally_dead(model, dummy_input, trace, candidates)
+        for norm, source in sorted(candidates.items()):
             new_list.append({"op_names": [norm], "target_names": ["weight", "bias"], "target_settings": {
                 "weight": {"align": {"module_name": source, "target_name": "weight",
                                      "dims": [_out_dim(model.get_submodule(source))]}},
                 "bias": {"align": {"module_name": source, "target_name": "weight",
                                    "dims": [_out_dim(model.get_submodule(source))]}}}})
     return new_list
+
+
+def _structurally_dead(model: nn.Module, dummy_input: Any, trace: TraceResult,
+                       candidates: Dict[str, str]) -> Dict[str, str]:
+    """Keep the (norm, source) pairs where a pruned source channel really gives an all-zero norm
+    input channel.  The channel flow follows shapes only: ``conv(x) + bias_term`` or a sigmoid
+    between conv and norm keep the channel alive, and aligning the norm there would change the
+    model.  Checked with speedup's own forward mask propagation on a copy whose sources have every
+    second output channel zeroed."""
+    if not candidates:
+        return candidates
+    from .mask_updater import Prober
+    from .model_speedup import ModelSpeedup
+    work = copy.deepcopy(model)
+    masks = {}
+    for source in set(candidates.values()):
+        w = getattr(work.get_submodule(source), "weight", None)
+        if not isinstance(w, torch.Tensor) or w.dim() < 1:
+            continue
+        od = _out_dim(work.get_submodule(source))
+        keep = (torch.arange(w.shape[od]) % 2 == 1).to(w.dtype)
+        view = [1] * w.dim()
+        view[od] = w.shape[od]
+        masks[source] = {"weight": keep.view(view).expand(w.shape).clone()}
+    ms = ModelSpeedup(work, dummy_input, masks, logger=None)
+    ms.model.eval()
+    ms._apply_masks()
+    ms._trace()
+    direct = ms._direct_pass(Prober(ms._run, ms.trace.values))
+    calls = {n.target: n for n in ms.nodes if n.op == "call_module"}
+    out: Dict[str, str] = {}
+    for norm, source in candidates.items():
+        node = calls.get(norm)
+        inp = ms._input_leaves(node)[0] if node is not None else None
+        im = direct.get(inp.name) if inp is not None else None
+        if not isinstance(im, torch.Tensor) or im.dim() < 2 or source not in masks:
+            continue
+        alive = (im != 0).any(dim=[d for d in range(im.dim()) if d != 1])
+        pruned = torch.arange(alive.numel()) % 2 == 0
+        if alive.numel() == pruned.numel() and not bool(alive[pruned].any()):
+            out[norm] = source
+    return out
 
 
 def _out_dim(module: nn.Module) -> int:

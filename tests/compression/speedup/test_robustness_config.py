@@ -199,3 +199,28 @@ def test_v2_dependency_aware_mode_is_a_compatibility_path():
         L1NormPruner(GroupedNet(), [{"op_types": ["Conv2d"], "sparsity": 0.5}], mode="dependency_aware")
     with pytest.raises(ValueError, match="mode"):
         L1NormPruner(GroupedNet(), [{"op_types": ["Conv2d"], "sparsity": 0.5}], mode="fast")
+
+
+class ConvSigmoidBN(nn.Module):
+    """A pruned channel reaches the BN as sigmoid(0) = 0.5, not 0: aligning the BN would change
+    the model, so auto_set must not align it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(8)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        y = self.bn(torch.sigmoid(self.conv(x)))
+        return self.head(torch.relu(self.bn2(self.conv2(y))).mean((2, 3)))
+
+
+def test_norm_is_aligned_only_where_pruned_channels_really_reach_it_as_zero():
+    model = ConvSigmoidBN().eval()
+    x = torch.randn(1, 3, 6, 6)
+    cl = auto_set_denpendency_group_ids(model, [{"op_names": ["conv", "conv2"], "sparse_ratio": 0.5}], x)
+    aligned = {c["op_names"][0] for c in cl if "target_settings" in c}
+    assert aligned == {"bn2"}
