@@ -32,7 +32,8 @@ def exp(tmp_path_factory):
     try:
         assert r.returncode == 0, r.stderr
         exp_id = r.stdout.split("The experiment id is ")[1].split()[0]
-        yield {"cli": cli, "port": port, "id": exp_id, "dir": root / "proj" / "exps" / exp_id, "root": root}
+        yield {"cli": cli, "port": port, "id": exp_id, "dir": root / "proj" / "exps" / exp_id, "root": root,
+               "stdout": r.stdout}
     finally:
         cli.stop_all()
 
@@ -52,6 +53,7 @@ def test_the_token_is_stored_privately_and_guards_changes(exp):
     assert tok_file.is_file() and stat.S_IMODE(os.stat(tok_file).st_mode) == 0o600
     token = tok_file.read_text().strip()
     assert TOKENS[exp["port"]] == token and len(token) >= 24
+    assert f"http://127.0.0.1:{exp['port']}/?token={token}" in exp["stdout"]  # printed with the URL
     put = "/experiment?update_type=TRIAL_CONCURRENCY"
     code, body = rest(exp["port"], "PUT", put, {"params": {"trialConcurrency": 2}}, token="not-it")
     assert code == 401 and "token" in body["error"]

@@ -54,6 +54,7 @@ class Session:
         self.store: ExperimentStore | None = None
         self.stop_event = threading.Event()
         self._status_before_view: str | None = None
+        self.token: str | None = None  # the server's access token, stored next to the experiment
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ start / stop
@@ -74,6 +75,8 @@ class Session:
             self._status_before_view = info.get("status") or exp._store.get_meta("status", "STOPPED")
         self.exp = exp
         self.exp_dir = Path(exp.experiment_dir)
+        if self.token is not None:  # before the registry says "ready": the CLI reads it then
+            tokens.write(self.exp_dir, self.token)
         self.store = ExperimentStore(self.exp_dir, readonly=True)
         fields: dict[str, Any] = dict(pid=os.getpid(), port=self.port, logDir=str(self.exp_dir),
                                       webuiUrl=[f"http://127.0.0.1:{self.port}"])
@@ -278,7 +281,7 @@ def serve(args: argparse.Namespace, on_ready: Any = None, until_terminal: bool =
     session = Session(args.mode, args.id, args.port, args.debug)
     # The experiment's token: mutating routes need it; stored next to the experiment (mode
     # 0600) once its directory is known, where the CLI finds it.
-    token = tokens.generate()
+    token = session.token = tokens.generate()
     try:
         server = RestServer(session, args.port, token=token, readonly=args.mode == "view")
     except PortInUse as e:
@@ -309,7 +312,6 @@ def serve(args: argparse.Namespace, on_ready: Any = None, until_terminal: bool =
         if raise_errors:
             raise CliError(session.error) from None
         return 1
-    tokens.write(session.exp_dir, token)
     # ray.init may have installed its own handlers: ours decide how this process ends.
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)

@@ -14,6 +14,8 @@ from typing import Any
 
 from nniray.storage import ExperimentStore, default_registry
 
+from nniray.web import tokens
+
 from . import client, locate
 from .console import info
 from .daemon import ERROR_MARK
@@ -133,6 +135,9 @@ def _print_started(exp_id: str, port: int) -> None:
     info("Starting experiment...")
     info("Successfully started experiment!")
     print(CHEAT_SHEET.format(id=exp_id, url=client.base_url(port)), flush=True)
+    token = tokens.for_port(port)  # the experiment's access token: changes from the web UI need it
+    if token:
+        print(f"Web UI with its access token (changes need it): {client.base_url(port)}/?token={token}", flush=True)
 
 
 def _run_foreground(argv: list[str]) -> int:
