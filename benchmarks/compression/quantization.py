@@ -43,7 +43,6 @@ import time
 import warnings
 from typing import Any, Callable, Dict, List, Tuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 

@@ -21,7 +21,7 @@ import torch
 
 from .engines import (Backend, InferenceEngine, OnnxRuntimeEngine, TensorRTEngine, check_tensorrt_config,
                       tensorrt_available)
-from .onnx_qdq import DeploymentError, export_onnx, insert_qdq
+from .onnx_qdq import export_onnx, insert_qdq
 
 __all__ = ["BaseModelSpeedup", "ModelSpeedupTensorRT"]
 

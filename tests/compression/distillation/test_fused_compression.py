@@ -1,8 +1,6 @@
 """Prune + quantize + distill in one training run (NNI 3.0 fusion compression), then speedup."""
 import copy
 
-import torch
-
 from nniray.compression.distillation import DynamicLayerwiseDistiller
 from nniray.compression.pruning import L1NormPruner, TaylorPruner
 from nniray.compression.quantization import QATQuantizer

@@ -3,7 +3,6 @@ import copy
 import pytest
 import torch
 
-import nniray
 from nniray.compression import TorchEvaluator
 from nniray.compression.quantization import PtqQuantizer, QATQuantizer
 from nniray.compression.quantization.fusion import Absorbed
