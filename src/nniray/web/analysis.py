@@ -18,8 +18,8 @@ from fastapi.responses import JSONResponse
 
 router = APIRouter(tags=["analysis"])
 
-# A forest over a few thousand rows is a fraction of a second; more adds little to the ranking.
-IMPORTANCE_SAMPLE = 2000
+# A forest over a thousand rows is a fraction of a second; more adds little to the ranking.
+IMPORTANCE_SAMPLE = 1000
 MIN_TRIALS = 4
 SLICE_MAX_POINTS = 10000
 
@@ -95,7 +95,7 @@ def importance_of(samples: list[tuple[dict, float]], seed: int = 0) -> dict[str,
     y = np.array([value for _, value in samples])
     if float(np.ptp(y)) == 0.0:
         return {name: 0.0 for name in names}
-    forest = RandomForestRegressor(n_estimators=64, max_depth=12, min_samples_leaf=2, random_state=seed, n_jobs=1)
+    forest = RandomForestRegressor(n_estimators=32, max_depth=10, min_samples_leaf=3, random_state=seed, n_jobs=1)
     forest.fit(x, y)
     scores = {name: 0.0 for name in names}
     for name, share in zip(owner, forest.feature_importances_):

@@ -433,14 +433,18 @@ export function mount(root, app, arg, query) {
       }
     },
     onTrials(rows) {
+      // Sorted or filtered, a changed row may belong elsewhere (or nowhere) on the page: re-read
+      // the page instead of patching it out of order.  In the default order rows are patched.
+      const sortedByLive = st.sort !== 'sequenceId' || st.order === 'desc' || st.statuses.size || st.search
+        || Object.keys(st.params).length;
       let unseen = false;
       for (const r of rows) {
         const old = st.rows.get(r.trialJobId);
-        if (old) {
+        if (old && !sortedByLive) {
           st.rows.set(r.trialJobId, r);
           const tr = table.querySelector(`tbody tr[data-trial-id="${CSS.escape(r.trialJobId)}"]`);
           if (tr) tr.replaceWith(rowEl(r));
-        } else {
+        } else if (!old) {
           unseen = true;
         }
         if (st.detail === r.trialJobId && detailRow && r.status !== detailRow.status) {
@@ -449,7 +453,6 @@ export function mount(root, app, arg, query) {
         }
       }
       // Trials not on screen may belong on this page (a new one, or one whose sort key changed).
-      const sortedByLive = st.sort !== 'sequenceId' || st.order === 'desc' || st.statuses.size || st.search;
       if (unseen || sortedByLive) reload();
     },
     onMetrics(rows) {
