@@ -176,6 +176,7 @@ class Experiment:
     def start(self, port: int | None = None, debug: bool = False, ray_address: str | None = None) -> None:
         """Validate, then launch the experiment and return (call :meth:`stop` when done)."""
         cfg = self._canonical_config()
+        cfg.check_runnable()  # e.g. a trialCodeDirectory that does not exist: refused before anything runs
         space = validate_experiment(cfg)
         self.config = cfg
         self.id = self.id or _new_id()
@@ -215,11 +216,41 @@ class Experiment:
         try:
             status = self._watch()
         except KeyboardInterrupt:
+            # NNI's run(): Ctrl-C stops the experiment cleanly and returns (no traceback)
             print("Interrupted: stopping the experiment")
             self.stop()
-            raise
+            return False
         self.stop()
         return status == "DONE"
+
+    def run_or_resume(self, port: int | None = None, wait_completion: bool = True, debug: bool = False) -> bool | None:
+        """Resume the experiment named by ``self.id`` when it exists (stopped or interrupted),
+        otherwise run it anew: the same script can be started again after a crash."""
+        if self.id is not None:
+            try:
+                d = self._locate(self.id, None)
+            except ExperimentError:
+                d = None
+            if d is not None:
+                resumed = Experiment.resume(self.id, port=port, wait_completion=False, debug=debug,
+                                            trial_function=self.config.trial_function)
+                self.__dict__.update(resumed.__dict__)
+                return self.run(port, wait_completion, debug) if wait_completion else None
+        return self.run(port, wait_completion, debug)
+
+    def get_experiment_metadata(self, exp_id: str | None = None) -> dict:
+        """NNI's experiment-manager entry of ``exp_id`` (default: this experiment): id, status,
+        experimentName, logDir, startTime, endTime, pid, port, platform, ..."""
+        exp_id = exp_id or self.id
+        entry = default_registry().get(exp_id) if exp_id else None
+        if entry is None:
+            raise ExperimentError(f"no experiment {exp_id!r} is registered on this machine "
+                                  f"(see `nniray experiment list --all`)")
+        return dict(entry, id=exp_id)
+
+    def get_all_experiments_metadata(self) -> list[dict]:
+        """Every registered experiment's entry (NNI's ``get_all_experiments_metadata``)."""
+        return [dict(v, id=k) for k, v in sorted(default_registry().all().items())]
 
     def _watch(self) -> str:
         return watch(self)
@@ -238,7 +269,10 @@ class Experiment:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
-        default_registry().update(self.id, status=status, endTime=time.time())
+        # An experiment that ended (DONE at time T) keeps T as its end; only a stop that ends
+        # it now records now.
+        ended = self._store.get_meta("end_time") if self._store is not None else None
+        default_registry().update(self.id, status=status, endTime=ended or time.time())
         print("Experiment stopped")
 
     @classmethod

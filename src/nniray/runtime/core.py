@@ -464,8 +464,10 @@ class ExperimentCore:
         self._finished = True
         final = self._final_after_stop
         self.status = final
-        self._persist(c.StatusChanged(final, tuple(self.errors)), c.MetaChanged("end_time", now),
-                      c.MetaChanged("exec_duration", self.exec_duration))
+        # A DONE experiment recorded its end when it finished: a later stop must not move it.
+        ended = () if final is S.DONE else (c.MetaChanged("end_time", now),
+                                            c.MetaChanged("exec_duration", self.exec_duration))
+        self._persist(c.StatusChanged(final, tuple(self.errors)), *ended)
         self._out.append(c.Finish(final))
 
     # ================================================================================ helpers
