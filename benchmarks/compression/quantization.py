@@ -27,7 +27,9 @@ BasicBlock net at 3x32x32; ``vgg-style``: 8 conv-BN-ReLU layers at 3x32x32): PyT
 FX int8, ONNX Runtime fp32, nniray int8 on ONNX Runtime, ONNX Runtime ``quantize_static`` int8; and
 model size on disk of the three ONNX files.
 
-Results: ``benchmarks/compression/results/quantization.json`` and ``docs/benchmarks/quantization.md``.
+Results: ``benchmarks/compression/results/quantization.json`` and ``docs/benchmarks/quantization.md``
+(``python benchmarks/compression/quantization.py report run.log`` rebuilds both from the JSON lines a
+run printed, e.g. when parts were run separately by name: ``... quantization.py digits resnet-style``).
 """
 from __future__ import annotations
 
@@ -392,20 +394,27 @@ def engines_for(model, calib, calib_X, shape, tmp):
 
 
 def latency(fns, shape) -> Dict[str, Dict[str, float]]:
-    """Median ms per engine; engines take turns within every repetition, so load changes on the
-    shared machine hit them all alike."""
+    """Median ms per engine.  Engines take turns within every repetition and the turn order rotates
+    each repetition: load changes on the shared machine hit all alike, and no engine always runs
+    right after another one (a fixed order measurably favoured the engine run second)."""
     out: Dict[str, Dict[str, float]] = {}
+    names = list(fns)
     for bs, repeats in ((1, 200), (32, 30)):
         x = torch.randn((bs,) + tuple(shape[1:]))
         times: Dict[str, List[float]] = {name: [] for name in fns}
+        start = time.perf_counter()
         for fn in fns.values():
-            for _ in range(5):
+            for _ in range(3):
                 fn(x)
-        for _ in range(repeats):
-            for name, fn in fns.items():
-                start = time.perf_counter()
-                fn(x)
-                times[name].append(time.perf_counter() - start)
+        per_round = (time.perf_counter() - start) / 3
+        # heavy models: fewer rounds (at least 10), so one model stays within a few minutes
+        repeats = max(10, min(repeats, int(60 / max(per_round, 1e-6))))
+        for r in range(repeats):
+            k = r % len(names)
+            for name in names[k:] + names[:k]:
+                t0 = time.perf_counter()
+                fns[name](x)
+                times[name].append(time.perf_counter() - t0)
         for name, ts in times.items():
             out.setdefault(name, {})[f"b{bs}"] = statistics.median(ts) * 1000
     return out
@@ -481,7 +490,7 @@ def report(results: Dict[str, Any]) -> str:
     lines = ["# Quantization benchmark (issue 13)", "",
              f"Command: `{COMMAND}` (results also in `benchmarks/compression/results/quantization.json`).",
              "", f"Machine: {results['machine']}; torch {results['torch']}, onnxruntime {results['onnxruntime']}; "
-             f"1 thread everywhere; latency = median of 200 runs (batch 1) / 30 runs (batch 32) after 5 warm-ups, the engines taking turns within each repetition; "
+             f"1 thread everywhere; latency = median of up to 200 runs (batch 1) / 30 runs (batch 32; at least 10, fewer for the heavy zoo models) after 3 warm-ups, the engines taking turns within each repetition in a rotating order; "
              f"the machine is shared with other engineers' jobs, so absolute times are upper bounds.", "",
              "Quantization config (all nniray quantizers): Conv2d/Linear `_input_` uint8 affine, `weight` int8 "
              "symmetric per channel, `_output_` uint8 affine; ReLU `_output_` uint8; conv→BN(→ReLU) chains fused "
@@ -519,8 +528,38 @@ def report(results: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_outputs(results: Dict[str, Any]) -> None:
+    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+    with open(RESULTS, "w") as f:
+        json.dump(results, f, indent=1)
+    notes_path = os.path.join(HERE, "results", "quantization_notes.md")
+    if os.path.exists(notes_path):
+        with open(notes_path) as f:
+            results["notes"] = f.read().splitlines()
+    with open(DOC, "w") as f:
+        f.write(report(results))
+    print("wrote", DOC)
+
+
+def report_from_log(path: str) -> None:
+    """Rebuild the results and the doc from the JSON lines a run printed (``... > run.log``)."""
+    import onnxruntime
+    results: Dict[str, Any] = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+                               "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
+                               "tasks": [], "zoo": []}
+    with open(path) as f:
+        for line in f:
+            if line.startswith("{"):
+                r = json.loads(line)
+                results["zoo" if "argmax_agreement_vs_fp32" in r else "tasks"].append(r)
+    write_outputs(results)
+
+
 def main() -> None:
     import onnxruntime
+    if sys.argv[1:2] == ["report"]:
+        report_from_log(sys.argv[2])
+        return
     results: Dict[str, Any] = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                                "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
                                "tasks": [], "zoo": []}
@@ -542,16 +581,7 @@ def main() -> None:
         results["zoo"].append(run_zoo(name, cls(), shape))
     if only:
         return
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w") as f:
-        json.dump(results, f, indent=1)
-    notes_path = os.path.join(HERE, "results", "quantization_notes.md")
-    if os.path.exists(notes_path):
-        with open(notes_path) as f:
-            results["notes"] = f.read().splitlines()
-    with open(DOC, "w") as f:
-        f.write(report(results))
-    print("wrote", DOC)
+    write_outputs(results)
 
 
 if __name__ == "__main__":
