@@ -58,8 +58,8 @@ def test_search_runs_as_an_experiment_visible_to_the_cli(home):
         model = DigitsSpace()
     assert model(torch.rand(2, 1, 8, 8)).shape == (2, 10)
     assert isinstance(exp.export_top_models(formatter="instance")[0], DigitsSpace)
-    with pytest.raises(ValueError, match="graph-based engine"):
-        exp.export_top_models(formatter="code")
+    code = exp.export_top_models(formatter="code")[0]
+    assert "class ExportedModel(torch.nn.Module)" in code and "def forward" in code
     listed = _cli(home, "experiment", "list", "--all")
     assert exp.id in listed.stdout, listed.stdout + listed.stderr
     trials = _cli(home, "trial", "ls", exp.id)

@@ -272,14 +272,12 @@ class RetiariiExperiment:
 
     def export_top_models(self, top_k: int = 1, optimize_mode: str = "maximize", formatter: str = "dict") -> list:
         """The ``top_k`` best architectures (failed and unfinished ones excluded), as dicts
-        ``{label: chosen}`` (``formatter='dict'``) or built models (``'instance'``)."""
+        ``{label: chosen}`` (``formatter='dict'``), built models (``'instance'``) or standalone
+        PyTorch source traced with torch.fx (``'code'``)."""
         if optimize_mode not in ("maximize", "minimize"):
             raise ValueError(f"optimize_mode must be 'maximize' or 'minimize', got {optimize_mode!r}")
-        if formatter == "code":
-            raise ValueError("formatter='code' needs the graph-based engine (execution_engine='base'), which nniray "
-                             "does not have yet; use formatter='dict' and build the model with fixed_arch")
-        if formatter not in ("dict", "instance"):
-            raise ValueError(f"formatter must be 'dict' or 'instance', got {formatter!r}")
+        if formatter not in ("dict", "instance", "code"):
+            raise ValueError(f"formatter must be 'dict', 'code' or 'instance', got {formatter!r}")
         from nniray.strategies.nas.base import metric_value
         rows = []
         for r in self.experiment.export_data():
@@ -288,11 +286,15 @@ class RetiariiExperiment:
                 rows.append((float(v), r.parameter))
         rows.sort(key=lambda t: t[0], reverse=optimize_mode == "maximize")
         archs = [dict(p) for _, p in rows[:top_k]]
-        if formatter == "instance":
+        if formatter in ("instance", "code"):
             if self.builder is None:
-                raise ExperimentError("formatter='instance' needs the model space: resume the experiment, or build "
-                                      "the exported dicts under fixed_arch")
-            return [self.builder(a) for a in archs]
+                raise ExperimentError(f"formatter={formatter!r} needs the model space: resume the experiment, or "
+                                      f"build the exported dicts under fixed_arch")
+            models = [self.builder(a) for a in archs]
+            if formatter == "code":
+                from nniray.nas.execution.code_export import model_to_code
+                return [model_to_code(m) for m in models]
+            return models
         return archs
 
     @property
