@@ -116,12 +116,13 @@ class ExperimentMetrics:
         self._record(QUEUE_LENGTH, "set", float(n))
 
     # -- what the controller calls -----------------------------------------------------------------
-    def refresh(self, store: Any, queue_length: int) -> None:
+    def refresh(self, store: Any, queue_length: int, force: bool = False) -> None:
         """From the controller's tick: the queue length now, and (at most every
-        REFRESH_SECONDS) trials by status and the best metric from the store's read port."""
+        REFRESH_SECONDS, or now with ``force``: the experiment's end) trials by status and
+        the best metric from the store's read port."""
         self.queue_length(queue_length)
         now = time.monotonic()
-        if now - self._refreshed < self.REFRESH_SECONDS:
+        if not force and now - self._refreshed < self.REFRESH_SECONDS:
             return
         self._refreshed = now
         try:
