@@ -26,6 +26,7 @@ import inspect
 import json
 import os
 import queue
+import select
 import signal
 import subprocess
 import sys
@@ -355,6 +356,7 @@ class TrialRunner:
                 self._current["proc"] = proc
         pid = spec["hyper_params"].get("parameter_id")
         reader = records.RecordReader(metrics_path)
+        pidfd = _pidfd(proc.pid)
         poll = 0.002
         deadline = None if spec.get("max_trial_seconds") is None else time.time() + spec["max_trial_seconds"]
         try:
@@ -366,12 +368,17 @@ class TrialRunner:
                 if deadline is not None and time.time() > deadline:
                     self.stop(tid, "SYS_CANCELED", f"exceeded maxTrialDuration ({spec['max_trial_seconds']:g}s)")
                     deadline = None
-                time.sleep(poll)
+                if pidfd is not None:
+                    select.select([pidfd], [], [], poll)  # returns at once when the trial ends
+                else:
+                    time.sleep(poll)
                 poll = min(poll * 1.5, 0.1)  # fast trials are seen fast, long ones cost nothing
             # Every process of the trial is gone: a last record without its newline is whole.
             self._read_records(reader, tid, pid, complete=True)
         finally:
             os.close(lifeline_w)
+            if pidfd is not None:
+                os.close(pidfd)
             _kill_trial_group(trial_dir, attempt)
             stdout.close()
             stderr.close()
@@ -424,6 +431,14 @@ def _kill_trial_group(trial_dir: str, attempt: int) -> None:
         os.killpg(trial_pid, signal.SIGKILL)
     except (OSError, ValueError, IndexError):
         pass
+
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when ``pid`` exits (Linux >= 5.3), else None."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def _write_state(spec: dict, exit_code: int | None) -> None:

@@ -34,6 +34,8 @@ import sys
 import time
 
 PR_SET_CHILD_SUBREAPER = 36
+# /proc states of a process that is gone but still listed: zombie, dead (being released).
+_DEAD_STATES = (b"Z", b"X", b"x")
 # A trial's straggling descendants get this long after its main process exited.
 STRAGGLER_GRACE = 2.0
 
@@ -48,20 +50,50 @@ def _set_subreaper() -> bool:
         return False
 
 
-def children(root: int) -> list[int]:
-    """PIDs of the live direct children of ``root`` (for this process: from its threads'
-    ``children`` files, far cheaper than a scan of /proc)."""
-    task_dir = f"/proc/{root}/task"
-    out: list[int] = []
+def _direct(pid: int) -> list[int] | None:
+    """Direct children of ``pid`` from its threads' ``children`` files (a few small reads; a
+    scan of all of /proc costs ~1 ms per process on a loaded machine); None where the kernel
+    has no such files."""
     try:
-        for tid in os.listdir(task_dir):
-            with open(f"{task_dir}/{tid}/children") as f:
-                out.extend(int(p) for p in f.read().split())
-    except (FileNotFoundError, NotADirectoryError):
-        return _tree().get(root, [])
+        tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        pass
-    return [p for p in out if _alive(p)]
+        return []  # gone (or no /proc at all)
+    out: list[int] = []
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out.extend(int(p) for p in f.read().split())
+        except FileNotFoundError:
+            if os.path.isdir(f"/proc/{pid}/task/{tid}"):
+                return None  # CONFIG_PROC_CHILDREN is off
+        except OSError:
+            pass
+    return out
+
+
+def children(root: int) -> list[int]:
+    """PIDs of the live direct children of ``root``."""
+    kids = _direct(root)
+    if kids is None:
+        return _tree().get(root, [])
+    return [p for p in kids if _alive(p)]
+
+
+def descendants(root: int) -> list[int]:
+    """PIDs of every live process below ``root`` (zombies excluded)."""
+    out: list[int] = []
+    todo, seen = [root], {root}
+    while todo:
+        kids = _direct(todo.pop())
+        if kids is None:
+            return _descendants_by_scan(root)
+        for c in kids:
+            if c not in seen:
+                seen.add(c)
+                todo.append(c)
+                if _alive(c):
+                    out.append(c)
+    return out
 
 
 def _alive(pid: int) -> bool:
@@ -70,11 +102,10 @@ def _alive(pid: int) -> bool:
             stat = f.read()
     except OSError:
         return False
-    return stat[stat.rfind(b")") + 2:][:1] != b"Z"
+    return stat[stat.rfind(b")") + 2:][:1] not in _DEAD_STATES
 
 
-def descendants(root: int) -> list[int]:
-    """PIDs of every live process below ``root`` (from /proc; zombies excluded)."""
+def _descendants_by_scan(root: int) -> list[int]:
     children = _tree()
     out, todo = [], [root]
     while todo:
@@ -101,7 +132,7 @@ def _tree() -> dict[int, list[int]]:
             continue
         # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
         fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) < 2 or fields[0] == b"Z":
+        if len(fields) < 2 or fields[0] in _DEAD_STATES:
             continue
         children.setdefault(int(fields[1]), []).append(int(name))
     return children

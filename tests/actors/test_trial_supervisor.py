@@ -82,7 +82,7 @@ def test_a_trial_killed_at_max_trial_duration_takes_every_process_with_it(tmp_pa
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         nni.report_intermediate_result(1)
         time.sleep(1000)
-        """, max_trial_seconds=1)
+        """, max_trial_seconds=10)  # room for the trial to start on a loaded machine
     out = TrialRunner(None, 0, "exp").run(spec)
     assert out["status"] == "SYS_CANCELED" and "maxTrialDuration" in out["message"]
     assert [p for p in _pids(spec) if alive(p)] == []

@@ -72,6 +72,20 @@ def _rows(home, exp, tid):
         db.close()
 
 
+def _stored_status(exp_dir):
+    db = sqlite3.connect(f"file:{exp_dir / 'experiment.db'}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key='status'").fetchone()
+        return None if row is None else json.loads(row[0])
+    finally:
+        db.close()
+
+
+def _done(exp, exp_dir):
+    # DONE as the controller says and as the store has it: the store is what is read next.
+    return exp.get_status() == "DONE" and _stored_status(exp_dir) == "DONE"
+
+
 def _side(trial_dir, attempt):
     path = trial_dir / f"side-{attempt}.log"
     return [json.loads(x) for x in path.read_text().split()] if path.exists() else []
@@ -105,7 +119,7 @@ def test_runner_killed_the_command_trial_dies_with_it_and_every_report_is_stored
         pids0 = json.loads((trial_dir / "pids-0.json").read_text())
         # The trial and what it started die with their runner (no orphan running on unread).
         _wait(lambda: not any(alive(p) for p in pids0), timeout=30)
-        _wait(lambda: exp.get_status() == "DONE", timeout=180)
+        _wait(lambda: _done(exp, home / "exps" / exp.id), timeout=180)
         t = _only_trial(exp)
         rows = _rows(home, exp, tid)
         first = [json.loads(v) for a, ty, s, v in rows if a == 0 and ty == "PERIODICAL"]
