@@ -341,8 +341,14 @@ def load_config(path: str | Path) -> ExperimentConfig:
     from .legacy import convert_v1, is_v1
     if is_v1(data):
         data, notes = convert_v1(data)
+        try:
+            cfg = build_config(data, base=path.parent.resolve())
+        except ConfigError as e:
+            raise ConfigError(f"{e} (in {path}, converted from NNI's legacy v1 config; `nniray config convert` "
+                              f"writes the v2 file to fix)") from None
         # NNI runs v1 files too; say so once, with the way to get the v2 file
         print(f"NOTICE: {path} is NNI's legacy v1 config; it was converted to v2"
               + (f" ({'; '.join(notes)})" if notes else "")
               + f". `nniray config convert --config {path} --output NEW.yml` writes the v2 file.", file=sys.stderr)
+        return cfg
     return build_config(data or {}, base=path.parent.resolve())
