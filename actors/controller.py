@@ -41,6 +41,7 @@ from ray.exceptions import RayActorError, RayError
 
 from nniray.actors import trial_records
 from nniray.actors.algorithms import build_port, short
+from nniray.actors.metrics import ExperimentMetrics
 from nniray.actors.store_writer import StoreWriter
 from nniray.config import parse_duration
 from nniray.runtime import commands as c
@@ -94,6 +95,9 @@ class ExperimentController:
             next_sequence=self.store.max_sequence_id() + 1, exhausted=bool(self.store.get_meta("exhausted", False)),
             exec_duration=float(self.store.get_meta("exec_duration", 0.0)),
             errors=tuple(self.store.get_meta("errors", [])))
+        # This experiment's metrics in Ray's Prometheus endpoint / dashboard (actors/metrics.py).
+        algo = self.cfg.get("tuner") or self.cfg.get("advisor") or {}
+        self.metrics = ExperimentMetrics(experiment_id, (algo.get("classArgs") or {}).get("optimize_mode"))
         self.service = LocalTrainingService()
         self.runners: dict[int, Any] = {}  # slot -> runner handle
         self.algorithm: Any = None
@@ -150,6 +154,7 @@ class ExperimentController:
         while not self.core.finished and not self._fenced:
             await asyncio.sleep(TICK_SECONDS)
             self._feed(e.Tick())
+            self.metrics.refresh(self.store, len(self._pending))
 
     async def ping(self) -> dict:
         await self._ensure_started()
@@ -399,16 +404,18 @@ class ExperimentController:
             if h is not None:
                 self.service.retire_runner(h)
         elif isinstance(cmd, c.RequestTrials):
-            self._spawn(self._answer(self.algorithm.request(cmd.request_id, cmd.count, cmd.parameter_ids),
-                                     fatal=True))
+            self._spawn(self._answer(self.metrics.timed_suggest(
+                self.algorithm.request(cmd.request_id, cmd.count, cmd.parameter_ids)), fatal=True))
         elif isinstance(cmd, c.ReportFinal):
             self._spawn_answer(self.algorithm.report_final(cmd))
         elif isinstance(cmd, c.ReportIntermediate):
             self._spawn_answer(self.algorithm.report_intermediate(cmd))
         elif isinstance(cmd, c.ReportTrialEnd):
             self._spawn_answer(self.algorithm.trial_end(cmd))
+            self.metrics.trial_ended(self.store, cmd.trial_id, cmd.status)
             self.log.info("trial %s %s", cmd.trial_id, cmd.status)
         elif isinstance(cmd, c.Finish):
+            self.metrics.refresh(self.store, len(self._pending), force=True)  # the last counts
             self._release()
             self.log.info("experiment %s", cmd.status)
         else:

@@ -123,3 +123,40 @@ def test_recording_without_ray_metrics_never_raises(monkeypatch):
     m.suggest_latency(0.1)
     m.queue_length(0)
     assert m._warned
+
+
+def _square(params):
+    return params["x"] ** 2
+
+
+def test_a_running_experiments_controller_exports_its_metrics(metrics_url, tmp_path, monkeypatch):
+    """End to end: the controller actor of a real experiment records them (no test code in Ray)."""
+    monkeypatch.setenv("NNIRAY_HOME", str(tmp_path / "home"))
+    from nniray.config import build_config
+    from nniray.experiment import Experiment
+
+    exp = Experiment(build_config({
+        "searchSpace": {"x": {"_type": "uniform", "_value": [0, 1]}},
+        "tuner": {"name": "Random", "classArgs": {"seed": 0, "optimize_mode": "minimize"}},
+        "trialConcurrency": 1, "maxTrialNumber": 5, "experimentWorkingDirectory": str(tmp_path / "exps"),
+        "trial_function": _square}))
+    exp.start()
+    try:
+        deadline = time.time() + 120
+        while exp.get_status() != "DONE" and time.time() < deadline:
+            time.sleep(0.3)
+        assert exp.get_status() == "DONE"
+        values = [r.value for r in exp.export_data()]
+        best = min(v if isinstance(v, (int, float)) else v["default"] for v in values)
+        exp_tag = f'experiment="{exp.id}"'
+        text = _scrape_until(metrics_url, [
+            r'^ray_nniray_trials\{(?=[^}]*' + exp_tag + r')(?=[^}]*status="SUCCEEDED")[^}]*\}\s+5(\.0)?$',
+            r'^ray_nniray_tuner_suggest_latency_seconds_count\{[^}]*' + exp_tag,
+            r'^ray_nniray_trial_duration_seconds_count\{[^}]*' + exp_tag,
+            r'^ray_nniray_controller_queue_length\{[^}]*' + exp_tag,
+        ])
+        assert _value(text, r'^ray_nniray_best_metric\{[^}]*' + exp_tag + r'[^}]*\}') == pytest.approx(best)
+        assert _value(text, r'^ray_nniray_trial_duration_seconds_count\{(?=[^}]*' + exp_tag
+                      + r')(?=[^}]*status="SUCCEEDED")[^}]*\}') == 5
+    finally:
+        exp.stop()
