@@ -19,7 +19,7 @@ export function mount(root, app, arg) {
   const tabs = h('div', { class: 'tabs', id: 'pl-tabs' });
   const controls = h('div', { class: 'toolbar plot-controls', id: 'pl-controls' });
   const note = h('div', { class: 'note', id: 'pl-note' });
-  const plotEl = h('div', { class: 'plot big-plot', id: 'pl-plot' });
+  let plotEl = h('div', { class: 'plot big-plot', id: 'pl-plot' });
   root.append(h('div', { class: 'plots' }, tabs, controls, note, plotEl));
   const ctx = { app, controls, note, plotEl, state: {} };
   let drawing = null;
@@ -32,19 +32,31 @@ export function mount(root, app, arg) {
   }
 
   async function show(fresh) {
-    if (fresh) { purge(plotEl); clear(plotEl); clear(controls); note.textContent = ''; ctx.state = {}; }
+    if (fresh) {
+      // A new element per tab: a slow Plotly call still running on the old one cannot touch it.
+      purge(plotEl);
+      const next = h('div', { class: 'plot big-plot', id: 'pl-plot' });
+      plotEl.replaceWith(next);
+      plotEl = next;
+      ctx.plotEl = next;
+      clear(controls);
+      note.textContent = '';
+      ctx.state = {};
+    }
     plotEl.dataset.plot = current.id;
     plotEl.dataset.ready = '';
     const mine = current;
+    const el = plotEl;
     const run = (async () => {
       try {
-        await current.render(ctx, fresh);
-        if (mine === current) plotEl.dataset.ready = current.id;
+        // this render draws only into the element of its own tab, even if the tab changes meanwhile
+        await mine.render({ ...ctx, plotEl: el }, fresh);
+        if (mine === current) el.dataset.ready = mine.id;
       } catch (e) {
         if (mine !== current) return;
-        purge(plotEl);
-        clear(plotEl).append(h('div', { class: 'error' }, e.message));
-        plotEl.dataset.ready = 'error';
+        purge(el);
+        clear(el).append(h('div', { class: 'error' }, e.message));
+        el.dataset.ready = 'error';
       }
     })();
     drawing = run;
