@@ -91,7 +91,7 @@ class ExperimentController:
                         _seconds(self.cfg.get("maxExperimentDuration")), _seconds(self.cfg.get("maxTrialDuration")),
                         int(ts.get("maxTrialRetries", 0) or 0))
         self.core = ExperimentCore(
-            limits, self._new_trial_id, now=time.time(), status=ExperimentStatus(self.store.get_meta("status")),
+            limits, self._new_trial_id, now=time.time(), status=_status_of(self.store.get_meta("status")),
             next_sequence=self.store.max_sequence_id() + 1, exhausted=bool(self.store.get_meta("exhausted", False)),
             exec_duration=float(self.store.get_meta("exec_duration", 0.0)),
             errors=tuple(self.store.get_meta("errors", [])))
@@ -286,10 +286,10 @@ class ExperimentController:
     async def report_events(self, events: list[dict]) -> bool:
         """Metric events from runners (batched, possibly re-sent)."""
         await self._ensure_started()
-        await self._ingest(events)
+        await self._ingest(events, batched=True)
         return True
 
-    async def _ingest(self, raw_events: list) -> None:
+    async def _ingest(self, raw_events: list, batched: bool = False) -> None:
         """Check each record, commit the new ones, then tell the core (write before act)."""
         arrived, rejected = [], []
         for raw in raw_events or []:
@@ -315,7 +315,7 @@ class ExperimentController:
                             results.discard(ev.trial_id)
                         new.append(ev)
                 return new
-            new = await self._write(record)
+            new = await self._write(record, batched)
             for ev in new or []:
                 self._feed(ev)
         for ev in rejected:
@@ -357,13 +357,13 @@ class ExperimentController:
             if self.algorithm is not None:
                 self.algorithm.flush()
 
-    async def _write(self, fn: Any) -> Any:
+    async def _write(self, fn: Any, batched: bool = False) -> Any:
         """One job on the writer thread, awaited to its commit.  A store that cannot be written
         puts the experiment in ERROR (and answers ``_FAILED``)."""
         if self._store_broken or self._fenced:
             return _FAILED
         try:
-            return await self.writer.write(fn)
+            return await (self.writer.write_batched(fn) if batched else self.writer.write(fn))
         except FencedError:
             self._on_fenced()
         except Exception as err:  # noqa: BLE001 - sqlite3.OperationalError: database or disk is full, ...
@@ -648,6 +648,15 @@ def _apply(store: ExperimentStore, writes: tuple) -> None:
             store.set_meta(w.key, w.value)
         else:
             raise TypeError(f"unknown write {w!r}")
+
+
+def _status_of(value: Any) -> ExperimentStatus:
+    """The stored status; an older store's TUNER_NO_MORE_TRIAL (never set by nniray, once
+    accepted) reads as NO_MORE_TRIAL."""
+    try:
+        return ExperimentStatus(value)
+    except ValueError:
+        return ExperimentStatus.NO_MORE_TRIAL if value == "TUNER_NO_MORE_TRIAL" else ExperimentStatus.ERROR
 
 
 def _search_space_of(config: dict) -> dict:
