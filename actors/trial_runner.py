@@ -58,6 +58,7 @@ class TrialRunner:
         self._done = threading.Condition(self._lock)
         self._known: set[str] = set()
         self._pending_events: dict[str, list] = {}
+        self._spare: tuple[subprocess.Popen, int] | None = None  # a started supervisor awaiting its trial
         self._sender = threading.Thread(target=self._send_loop, daemon=True, name="nniray-metric-sender")
         self._sender.start()
 
@@ -333,24 +334,18 @@ class TrialRunner:
                               ("NNI_PLATFORM", "NNI_EXP_ID", "NNI_TRIAL_JOB_ID", "NNI_SYS_DIR",
                                "NNI_OUTPUT_DIR", "NNI_TRIAL_SEQ_ID"))
                     + f"{spec['command']}\n")
-        stdout = open(os.path.join(trial_dir, "trial.log"), "ab")
-        stderr = open(os.path.join(trial_dir, "stderr"), "ab")
-        # The supervisor's stdin is a pipe only this process can write to: when this process
-        # dies, the kernel closes it and the supervisor kills the trial's whole process tree.
-        lifeline_r, lifeline_w = os.pipe()
-        argv = [sys.executable, "-I", "-S", supervisor.__file__, str(STOP_GRACE_SECONDS),
-                records.ended_marker(trial_dir, attempt), records.supervisor_marker(trial_dir, attempt),
-                "--", "bash", "-c", spec["command"]]
+        argv = [str(STOP_GRACE_SECONDS), records.ended_marker(trial_dir, attempt),
+                records.supervisor_marker(trial_dir, attempt), "--", "bash", "-c", spec["command"]]
+        if not os.path.isdir(spec["code_dir"]):
+            return "FAILED", f"cannot start trial command: no directory {spec['code_dir']!r}", None
         try:
-            proc = subprocess.Popen(argv, cwd=spec["code_dir"], env=env, stdout=stdout, stderr=stderr,
-                                    stdin=lifeline_r, start_new_session=True)
+            proc, lifeline_w = self._take_spare()
+            _write_all(lifeline_w, json.dumps({
+                "argv": argv, "cwd": spec["code_dir"], "env": env,
+                "stdout": os.path.join(trial_dir, "trial.log"), "stderr": os.path.join(trial_dir, "stderr"),
+            }).encode() + b"\n")
         except OSError as e:
-            stdout.close()
-            stderr.close()
-            os.close(lifeline_w)
             return "FAILED", f"cannot start trial command: {e}", None
-        finally:
-            os.close(lifeline_r)
         with self._lock:
             if self._current is not None:
                 self._current["proc"] = proc
@@ -380,11 +375,31 @@ class TrialRunner:
             if pidfd is not None:
                 os.close(pidfd)
             _kill_trial_group(trial_dir, attempt)
-            stdout.close()
-            stderr.close()
         if code == 0:
             return "SUCCEEDED", "", code
         return "FAILED", _failure_message(code, os.path.join(trial_dir, "stderr")), code
+
+    def _take_spare(self) -> tuple[subprocess.Popen, int]:
+        """A started supervisor waiting for its trial (and start the next one in the background):
+        the supervisor's Python start costs tens of ms, paid while the previous trial runs."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is None or spare[0].poll() is not None:
+            if spare is not None:
+                os.close(spare[1])
+            spare = _start_supervisor()
+        threading.Thread(target=self._refill_spare, daemon=True, name="nniray-spare-supervisor").start()
+        return spare
+
+    def _refill_spare(self) -> None:
+        try:
+            spare = _start_supervisor()
+        except OSError:
+            return
+        with self._lock:
+            old, self._spare = self._spare, spare
+        if old is not None:
+            os.close(old[1])  # EOF: that spare exits
 
     def _read_records(self, reader: records.RecordReader, tid: str, pid: Any, complete: bool = False) -> None:
         events, errors = reader.read(complete)
@@ -431,6 +446,27 @@ def _kill_trial_group(trial_dir: str, attempt: int) -> None:
         os.killpg(trial_pid, signal.SIGKILL)
     except (OSError, ValueError, IndexError):
         pass
+
+
+def _start_supervisor() -> tuple[subprocess.Popen, int]:
+    # Its stdin is a pipe only this process can write to: when this process dies, the kernel
+    # closes it and the supervisor kills the trial's whole process tree.
+    lifeline_r, lifeline_w = os.pipe()
+    try:
+        proc = subprocess.Popen([sys.executable, "-I", "-S", supervisor.__file__, "--spare"], cwd="/",
+                                stdin=lifeline_r, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+    except OSError:
+        os.close(lifeline_w)
+        raise
+    finally:
+        os.close(lifeline_r)
+    return proc, lifeline_w
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
 
 
 def _pidfd(pid: int) -> int | None:

@@ -203,6 +203,10 @@ def main(argv: list[str]) -> int:
     child = os.fork()
     if child == 0:
         try:
+            if argv == ["--spare"]:
+                argv = _configure_from_stdin()
+                if argv is None:
+                    os._exit(0)  # the runner went away before it needed this spare
             code = supervise(argv)
         except BaseException:  # noqa: BLE001 - report and exit; never return into the parent's code
             import traceback
@@ -233,6 +237,28 @@ def main(argv: list[str]) -> int:
         os.kill(os.getpid(), sig)
         return 128 + sig
     return os.WEXITSTATUS(status)
+
+
+def _configure_from_stdin() -> list[str] | None:
+    """A *spare* supervisor is started ahead of its trial (its Python start is hidden behind
+    the previous trial) and gets the trial as one JSON line on the lifeline:
+    ``{argv, cwd, env, stdout, stderr}``; None on EOF (no trial came)."""
+    import json
+    buf = b""
+    while b"\n" not in buf:
+        chunk = os.read(0, 65536)
+        if not chunk:
+            return None
+        buf += chunk
+    cfg = json.loads(buf[:buf.index(b"\n")])
+    for fd, path in ((1, cfg["stdout"]), (2, cfg["stderr"])):
+        out = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(out, fd)
+        os.close(out)
+    os.chdir(cfg["cwd"])
+    os.environ.clear()
+    os.environ.update(cfg["env"])
+    return list(cfg["argv"])
 
 
 def supervise(argv: list[str]) -> int:
