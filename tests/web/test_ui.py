@@ -219,6 +219,32 @@ def test_kill_a_running_trial_from_its_detail(exp, page):
         hold.unlink()
 
 
+def test_add_a_customized_trial(exp, page):
+    page.goto(exp["url"] + "#/trials")
+    wait_table(page)
+    page.click("#tr-add")
+    page.fill("#tr-custom-params", json.dumps({"lr": 0.42, "opt": "sgd", "sleep": 0.5}))
+    page.click("#tr-custom-submit")
+    page.wait_for_selector("#toast:not([hidden])")
+    assert "added" in page.text_content("#toast"), page.text_content("#toast")
+
+    def custom_trial():
+        code, jobs = rest(exp["port"], "GET", "/trials/page?limit=5&param.lr=0.42")
+        return jobs["items"][0] if code == 200 and jobs["items"] else None
+
+    trial = wait_for(custom_trial, timeout=30, what="the customized trial")
+    assert trial["parameters"] == {"lr": 0.42, "opt": "sgd", "sleep": 0.5}
+    # the table shows it (the feed brings it; the page re-reads its rows)
+    page.fill("#tr-search", trial["trialJobId"])
+    wait_table(page, "search=" + trial["trialJobId"])
+    assert cells(page, "trialJobId") == [trial["trialJobId"]]
+    # a bad body is refused in the dialog, with the reason
+    page.click("#tr-add")
+    page.fill("#tr-custom-params", "[1, 2]")
+    page.click("#tr-custom-submit")
+    assert "JSON object" in page.text_content(".modal .error")
+
+
 PLOTS = {
     "final": ".scatterlayer .point",
     "parallel": ".parcoords .axis",
