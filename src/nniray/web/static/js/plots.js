@@ -213,8 +213,11 @@ async function durationPlot(ctx) {
   sampleNote(ctx, pts.length, data.total, data.downsampled, 'finished trials');
   const mean = pts.length ? pts.reduce((a, p) => a + p[3], 0) / pts.length : 0;
   if (pts.length) ctx.note.textContent += ` Mean duration ${fmtDuration(mean)}.`;
-  await draw(ctx.plotEl, [{ type: 'bar', x: pts.map((p) => p[0]), y: pts.map((p) => p[3]), text: pts.map((p) => p[4]),
-    marker: { color: '#0d9488' }, hovertemplate: 'trial #%{x} %{text}<br>%{y:.2f} s<extra></extra>' }],
+  // A bar per trial is many SVG paths; beyond a thousand, WebGL markers draw the same data.
+  const many = pts.length > 1000;
+  await draw(ctx.plotEl, [{ type: many ? 'scattergl' : 'bar', mode: many ? 'markers' : undefined,
+    x: pts.map((p) => p[0]), y: pts.map((p) => p[3]), text: pts.map((p) => p[4]),
+    marker: { color: '#0d9488', size: many ? 4 : undefined }, hovertemplate: 'trial #%{x} %{text}<br>%{y:.2f} s<extra></extra>' }],
   { xaxis: { title: { text: 'trial sequence id' } }, yaxis: { title: { text: 'duration (s)' } }, bargap: 0.1 });
 }
 
