@@ -45,6 +45,7 @@ import time
 import warnings
 from typing import Any, Callable, Dict, List, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -394,11 +395,12 @@ def engines_for(model, calib, calib_X, shape, tmp):
 
 
 def latency(fns, shape) -> Dict[str, Dict[str, float]]:
-    """Median ms per engine.  Engines take turns within every repetition and the turn order rotates
-    each repetition: load changes on the shared machine hit all alike, and no engine always runs
-    right after another one (a fixed order measurably favoured the engine run second)."""
+    """Median ms per engine.  Engines take turns within every repetition in a random order (seeded):
+    load changes on the shared machine hit all alike, and no engine always runs right after the same
+    other one (a fixed or rotating order kept neighbours fixed and measurably favoured one engine)."""
     out: Dict[str, Dict[str, float]] = {}
     names = list(fns)
+    rng = np.random.default_rng(0)
     for bs, repeats in ((1, 200), (32, 30)):
         x = torch.randn((bs,) + tuple(shape[1:]))
         times: Dict[str, List[float]] = {name: [] for name in fns}
@@ -409,9 +411,8 @@ def latency(fns, shape) -> Dict[str, Dict[str, float]]:
         per_round = (time.perf_counter() - start) / 3
         # heavy models: fewer rounds (at least 10), so one model stays within a few minutes
         repeats = max(10, min(repeats, int(60 / max(per_round, 1e-6))))
-        for r in range(repeats):
-            k = r % len(names)
-            for name in names[k:] + names[:k]:
+        for _ in range(repeats):
+            for name in rng.permutation(names):
                 t0 = time.perf_counter()
                 fns[name](x)
                 times[name].append(time.perf_counter() - t0)
@@ -488,9 +489,12 @@ ENGINES = ["pytorch fp32", "pytorch FX int8", "ORT fp32", "nniray int8 (ORT)", "
 
 def report(results: Dict[str, Any]) -> str:
     lines = ["# Quantization benchmark (issue 13)", "",
-             f"Command: `{COMMAND}` (results also in `benchmarks/compression/results/quantization.json`).",
+             f"Command: `{COMMAND}` (results also in `benchmarks/compression/results/quantization.json`). "
+             f"This run: `OMP_NUM_THREADS=1 nice -n 10 python benchmarks/compression/quantization.py digits "
+             f"synthetic-mlp resnet-style gratings-cnn vgg-style > run.log`, then "
+             f"`python benchmarks/compression/quantization.py report run.log` (same work, written from the log).",
              "", f"Machine: {results['machine']}; torch {results['torch']}, onnxruntime {results['onnxruntime']}; "
-             f"1 thread everywhere; latency = median of up to 200 runs (batch 1) / 30 runs (batch 32; at least 10, fewer for the heavy zoo models) after 3 warm-ups, the engines taking turns within each repetition in a rotating order; "
+             f"1 thread everywhere; latency = median of up to 200 runs (batch 1) / 30 runs (batch 32; at least 10, fewer for the heavy zoo models) after 3 warm-ups, the engines taking turns within each repetition (in the run below in a rotating order, which biases the last column, see the notes; the script now uses a random order); "
              f"the machine is shared with other engineers' jobs, so absolute times are upper bounds.", "",
              "Quantization config (all nniray quantizers): Conv2d/Linear `_input_` uint8 affine, `weight` int8 "
              "symmetric per channel, `_output_` uint8 affine; ReLU `_output_` uint8; conv→BN(→ReLU) chains fused "
