@@ -183,11 +183,15 @@ def test_export_matches_trials(exp, tmp_path):
 def test_import_goes_to_the_running_tuner(exp, tmp_path):
     cli, port = exp["cli"], exp["port"]
     f = tmp_path / "imp.json"
+    # (an earlier test updated the space to x in [0.9, 1.0]) a record outside the space is refused (issue 8)
     f.write_text(json.dumps([{"parameter": {"x": 0.25, "sleep": 0.0}, "value": 0.5}]))
+    r = cli("experiment", "import", "-f", str(f))
+    assert r.returncode == 1 and "parameter.x: 0.25 is outside [0.9, 1.0]" in r.stderr
+    f.write_text(json.dumps([{"parameter": {"x": 0.95, "sleep": 0.0}, "value": 0.5}]))
     r = cli("experiment", "import", "-f", str(f))
     assert r.returncode == 0, r.stderr
     code, imported = rest(port, "GET", "/experiment/imported-data")
-    assert [json.loads(s) for s in json.loads(imported)] == [{"parameter": {"x": 0.25, "sleep": 0.0}, "value": 0.5}]
+    assert [json.loads(s) for s in json.loads(imported)] == [{"parameter": {"x": 0.95, "sleep": 0.0}, "value": 0.5}]
 
 
 def test_refusals_while_running(exp):
