@@ -17,7 +17,7 @@ from . import client, locate, shapes
 from .console import console, date, dump_json, info, table, warning
 from .errors import CliError, read_json_file
 
-LIVE = ("INITIALIZED", "RUNNING", "NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL", "STOPPING")
+LIVE = ("INITIALIZED", "RUNNING", "NO_MORE_TRIAL", "STOPPING")
 
 
 def _status(exp_id: str, store: ExperimentStore) -> str:
