@@ -13,6 +13,9 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 ORDER = [
     ("throughput.md", "HPO runtime: trial throughput"),
+    ("store.md", "Experiment store: paged reads at 10,000 and 100,000 trials"),
+    ("webui.md", "Web UI at 100,000 trials, and live"),
+    ("faults.md", "Trial runner overhead of the fault-safety changes"),
     ("hpo.md", "HPO algorithms: nniray vs the reference libraries"),
     ("tuners-core.md", "Core tuners (TPE, Anneal, Evolution, Random): quality and speed"),
     ("tuners-bo.md", "Model-based tuners (GP, Metis, SMAC, DNGO)"),
@@ -21,6 +24,10 @@ ORDER = [
     ("compression.md", "Pruning: speedup over a 30-model zoo, and accuracy"),
     ("compression_core.md", "Compression core pruners on digits"),
     ("compression-advanced.md", "Advanced pruners on digits"),
+    ("compression-zoo.md", "Pruning speedup on models nobody tuned it for (timm, HuggingFace, detection, U-Net, RNN)"),
+    ("quantization.md", "Quantization: accuracy and ONNX Runtime int8 latency"),
+    ("feature-engineering.md", "Feature engineering: NNI's selectors vs scikit-learn"),
+    ("nas.md", "NAS: multi-trial strategies on a tabular digits benchmark"),
 ]
 
 
