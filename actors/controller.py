@@ -316,6 +316,8 @@ class ExperimentController:
                         new.append(ev)
                 return new
             new = await self._write(record, batched)
+            if new is _FAILED:  # not committed (fenced, or the store broke): nothing may be acted on
+                return
             for ev in new or []:
                 self._feed(ev)
         for ev in rejected:

@@ -373,6 +373,24 @@ def check_supported(space: SearchSpace, algorithm: str, supported: Iterable[str]
 EXTRA_PARAMETER_KEYS = ("TRIAL_BUDGET", "load_checkpoint_dir", "save_checkpoint_dir")
 
 
+def check_import_records(space_json: Any, records: Sequence[Mapping], where: str = "import-data") -> None:
+    """Refuse ``import-data`` records whose parameters this space cannot have produced (one
+    check for the CLI, the REST route and ``Experiment.import_data``).  A space in a tuner's own
+    format (BatchTuner, NAS) is not parsed here: that tuner judges its records itself."""
+    if not space_json:
+        return
+    try:
+        parsed = parse(space_json)
+    except SearchSpaceError:
+        return
+    for i, rec in enumerate(records):
+        params = rec.get("parameter", rec.get("parameters")) if isinstance(rec, Mapping) else None
+        try:
+            check_parameters(parsed, params, f"{where}[{i}].parameter")
+        except SearchSpaceError as e:
+            raise SearchSpaceError(f"{e}; fix or drop that record") from None
+
+
 def check_parameters(space: SearchSpace, params: Any, where: str = "parameter") -> None:
     """Refuse a parameter dict that this space cannot have produced: an unknown key, a missing
     one, a choice that is not an option, or a value outside its range (``import-data``)."""

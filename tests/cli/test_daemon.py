@@ -187,6 +187,9 @@ def test_import_goes_to_the_running_tuner(exp, tmp_path):
     f.write_text(json.dumps([{"parameter": {"x": 0.25, "sleep": 0.0}, "value": 0.5}]))
     r = cli("experiment", "import", "-f", str(f))
     assert r.returncode == 1 and "parameter.x: 0.25 is outside [0.9, 1.0]" in r.stderr
+    # the REST route (NNI's client, scripts) refuses it too, with the field named
+    code, body = rest(port, "POST", "/experiment/import-data", [{"parameter": {"x": 0.25, "sleep": 0.0}, "value": 0.5}])
+    assert code == 400 and "parameter.x: 0.25 is outside [0.9, 1.0]" in str(body)
     f.write_text(json.dumps([{"parameter": {"x": 0.95, "sleep": 0.0}, "value": 0.5}]))
     r = cli("experiment", "import", "-f", str(f))
     assert r.returncode == 0, r.stderr

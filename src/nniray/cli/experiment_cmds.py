@@ -157,20 +157,11 @@ def import_(args: Any) -> int:
     exp_id = locate.resolve(args.id, running_only=True)
     entry = default_registry().get(exp_id) or {}
     store, _ = locate.open_store(exp_id)
-    space = store.get_meta("search_space") or {}
-    if space:
-        from nniray.search_space import SearchSpaceError, check_parameters, parse
-        try:
-            parsed = parse(space)
-        except SearchSpaceError:
-            parsed = None  # a tuner's own format (BatchTuner, NAS): the tuner judges its records
-        for i, rec in enumerate(data):
-            if parsed is None:
-                continue
-            try:
-                check_parameters(parsed, rec["parameter"], f"{path}[{i}].parameter")
-            except SearchSpaceError as e:
-                raise CliError(f"{e}; fix or drop that record") from None
+    from nniray.search_space import SearchSpaceError, check_import_records
+    try:  # checked here too, so the message names the file before anything is sent
+        check_import_records(store.get_meta("search_space") or {}, data, str(path))
+    except SearchSpaceError as e:
+        raise CliError(str(e)) from None
     port = _port(exp_id, entry)
     client.post(port, "/experiment/import-data", data)
     info(f"Imported {len(data)} trial results into experiment {exp_id}")

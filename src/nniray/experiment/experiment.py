@@ -28,7 +28,7 @@ from nniray.experiment.progress import watch
 from nniray.runtime import sidecar
 from nniray.runtime.lock import ExperimentLock
 from nniray.runtime.status import ExperimentStatus
-from nniray.search_space import SearchSpaceError
+from nniray.search_space import SearchSpaceError, check_import_records
 from nniray.storage import ExperimentStore, default_registry
 from nniray.strategies.registry import AlgorithmError, create_algorithm
 
@@ -452,7 +452,13 @@ class Experiment:
         return self._need_runtime().kill_trial(trial_job_id)
 
     def import_data(self, data: list[dict]) -> int:
-        return self._need_runtime().import_data(list(data))
+        data = list(data)
+        space = self._store.get_meta("search_space") if self._store is not None else None
+        try:
+            check_import_records(space, data)
+        except SearchSpaceError as e:
+            raise ExperimentError(str(e)) from None
+        return self._need_runtime().import_data(data)
 
     def add_customized_trial(self, parameters: dict) -> dict:
         """Run a trial with these parameters (NNI's customized trial: the web UI's "add trial",
