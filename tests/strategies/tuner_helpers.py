@@ -1,4 +1,4 @@
-"""Shared test helpers of tests/strategies_core (imported via the path set in conftest.py)."""
+"""Shared test helpers of the tuner tests (imported via the path set in conftest.py)."""
 import math
 
 

@@ -9,7 +9,7 @@ from nniray.strategies.batch_tuner import BatchTuner
 from nniray.strategies.gridsearch import GridSearchTuner
 from nniray.strategies.random_tuner import RandomTuner
 from nniray.tuner import NoMoreTrialError
-from strategies_core_helpers import ALL_TYPES_SPACE, check_in_range
+from tuner_helpers import ALL_TYPES_SPACE, check_in_range
 
 def test_random_samples_every_type_in_range_and_covers_randint():
     t = RandomTuner(seed=3)

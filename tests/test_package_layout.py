@@ -9,7 +9,7 @@ import pytest
 
 from nniray.strategies.registry import AlgorithmError, create_algorithm, lookup
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_lookup_and_class_args():

@@ -1,6 +1,6 @@
 """Benchmark of this area's algorithms on synthetic problems (no Ray, no data download).
 
-    python tests/strategies_hb/bench_hb.py > docs/benchmarks/tuners-hb.md
+    python benchmarks/tuners_hb.py > docs/benchmarks/tuners-hb.md
 
 1. Hyperband vs BOHB vs random search on a multi-fidelity objective, driven through the advisor
    protocol with 4 concurrent trials; best full-budget result after a fixed total budget.
@@ -195,7 +195,7 @@ def bench_pbt(seeds: range) -> list[str]:
 def main() -> None:
     seeds = range(5)
     out = ["# Benchmarks: Hyperband, BOHB, Curvefitting, PBT", "",
-           "Command: `OMP_NUM_THREADS=1 python tests/strategies_hb/bench_hb.py` (loaded 2-core machine, no Ray: "
+           "Command: `OMP_NUM_THREADS=1 python benchmarks/tuners_hb.py` (loaded 2-core machine, no Ray: "
            "the advisors are driven through the MsgDispatcherBase protocol by the script).", "",
            "## Hyperband vs BOHB (synthetic multi-fidelity objective, 4 parameters, max budget 27 epochs)", "",
            "True accuracy of the best configuration that was run at the full budget (optimum 0.95), 4 concurrent "

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from strategies_core_helpers import ALL_TYPES_SPACE, BRANIN_SPACE, branin_fn, check_in_range, run_loop
+from tuner_helpers import ALL_TYPES_SPACE, BRANIN_SPACE, branin_fn, check_in_range, run_loop
 
 from nniray.search_space import SearchSpaceError, parse
 from nniray.strategies.anneal import AnnealTuner
