@@ -85,21 +85,10 @@ def test_reads_need_no_token_on_loopback(server):
     assert call(server, "GET", "/api/v1/nni/trial-jobs")[0] == 200
 
 
-def _machine_address() -> str | None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.connect(("10.255.255.255", 1))  # no packet is sent: this picks the outward interface
-            addr = s.getsockname()[0]
-        except OSError:
-            return None
-    return None if addr.startswith("127.") else addr
-
-
 def test_off_loopback_every_route_needs_the_token(exp_dir):
-    addr = _machine_address()
-    if addr is None:
-        pytest.skip("this machine has no non-loopback IPv4 address")
-    with serve(exp_dir, host=addr) as s:
+    # Bound to every interface (off loopback), reached over 127.0.0.1 only: no test traffic leaves
+    # the loopback range.  (The Host check of a specific bound address is tested above.)
+    with serve(exp_dir, host="0.0.0.0") as s:
         assert s.token  # generated when none is given
         for path in ("/api/v1/nni/trial-jobs", "/api/v1/nni/events", "/", "/static/vendor/plotly.min.js",
                      "/openapi.json"):
@@ -107,8 +96,6 @@ def test_off_loopback_every_route_needs_the_token(exp_dir):
             assert code == 401, path
         assert call(s, "GET", "/api/v1/nni/trial-jobs", token=s.token)[0] == 200
         assert call(s, "GET", f"/api/v1/nni/check-status?token={s.token}")[0] == 200
-        # the Host must be the bound address
-        assert call(s, "GET", "/api/v1/nni/version", token=s.token, host="localhost")[0] == 403
 
 
 # ------------------------------------------------------------------------------ read-only
@@ -255,3 +242,11 @@ def test_a_connection_that_sends_no_request_is_closed(exp_dir):
         conn.settimeout(30)
         assert conn.recv(4096) == b""  # closed by the server, not left holding a slot
         conn.close()
+
+
+def test_a_server_bound_to_one_address_accepts_only_that_host():
+    # Checked on the policy itself (no traffic to a non-loopback address is sent by the tests).
+    from nniray.web.security import Policy
+    p = Policy(host="192.0.2.10", token="t")
+    assert p.host_allowed("192.0.2.10:8080")
+    assert not p.host_allowed("localhost:8080") and not p.host_allowed("evil.example:8080")
