@@ -36,7 +36,7 @@ class Failed:
 
 @dataclass(frozen=True)
 class StopRequested:
-    pass
+    """The user (CLI, REST, ``Experiment.stop``) asked the experiment to stop."""
 
 
 @dataclass(frozen=True)

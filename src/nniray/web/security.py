@@ -82,11 +82,11 @@ def _host_name(host_header: str) -> str | None:
 
 
 class BodyTooLarge(Exception):
-    pass
+    """A request body over the size limit (answered 413)."""
 
 
 class BodyTimeout(Exception):
-    pass
+    """A request body that did not arrive within the body timeout (answered 408)."""
 
 
 ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
